@@ -1,0 +1,93 @@
+"""Configuration: one YAML file plus ``PLINTH_*`` environment variables.
+
+Precedence, lowest first: defaults, the file (``PLINTH_CONFIG`` or
+``<data_dir>/plinth.yaml``), environment variables, explicit overrides.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from plinth.core.errors import InvalidInput
+
+__all__ = ["Settings", "load_settings"]
+
+DEFAULT_GATES = ["authorization", "template-bounds"]
+
+
+class Settings(BaseModel):
+    """Everything the control plane needs to start."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    data_dir: Path = Field(default=Path(".plinth"), description="where state, logs and volumes live")
+    database_url: str | None = Field(default=None, description="SQLAlchemy URL; SQLite in data_dir if unset")
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)
+    gates: list[str] = Field(default_factory=lambda: list(DEFAULT_GATES))
+    reconcile_interval_s: float = Field(default=5.0, gt=0)
+    reconcile_workers: int = Field(default=2, ge=1, le=32)
+    postgres_url: str | None = Field(
+        default=None, description="admin URL of a PostgreSQL server for `postgres` resources"
+    )
+    postgres_bin_dir: Path | None = Field(default=None, description="where initdb and pg_ctl live")
+    max_body_bytes: int = Field(default=1_048_576, gt=0)
+    seed_demo: bool = True
+
+    def resolved_database_url(self) -> str:
+        """Return the database URL, defaulting to SQLite under the data dir."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'plinth.db').resolve()}"
+
+
+_ENV_FIELDS = {
+    "PLINTH_DATA_DIR": "data_dir",
+    "PLINTH_DATABASE_URL": "database_url",
+    "PLINTH_HOST": "host",
+    "PLINTH_PORT": "port",
+    "PLINTH_GATES": "gates",
+    "PLINTH_RECONCILE_INTERVAL": "reconcile_interval_s",
+    "PLINTH_RECONCILE_WORKERS": "reconcile_workers",
+    "PLINTH_POSTGRES_URL": "postgres_url",
+    "PLINTH_POSTGRES_BIN_DIR": "postgres_bin_dir",
+    "PLINTH_MAX_BODY_BYTES": "max_body_bytes",
+    "PLINTH_SEED_DEMO": "seed_demo",
+}
+
+
+def load_settings(
+    overrides: dict[str, Any] | None = None, environ: dict[str, str] | None = None
+) -> Settings:
+    """Build settings from file, environment and overrides; raise InvalidInput if wrong."""
+    env = dict(os.environ if environ is None else environ)
+    values: dict[str, Any] = {}
+    for var, name in _ENV_FIELDS.items():
+        if var in env and env[var] != "":
+            raw: Any = env[var]
+            if name == "gates":
+                raw = [g.strip() for g in env[var].split(",") if g.strip()]
+            values[name] = raw
+    values.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    data_dir = Path(values.get("data_dir", ".plinth"))
+    config_file = Path(env["PLINTH_CONFIG"]) if env.get("PLINTH_CONFIG") else data_dir / "plinth.yaml"
+    file_values: dict[str, Any] = {}
+    if config_file.is_file():
+        try:
+            loaded = yaml.safe_load(config_file.read_text()) or {}
+        except yaml.YAMLError as exc:
+            raise InvalidInput(f"{config_file}: not valid YAML: {exc}") from exc
+        if not isinstance(loaded, dict):
+            raise InvalidInput(f"{config_file}: expected a mapping of settings")
+        file_values = loaded
+    try:
+        return Settings.model_validate({**file_values, **values})
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise InvalidInput(f"configuration: {where}: {first['msg']}") from exc

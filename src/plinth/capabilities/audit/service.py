@@ -1,0 +1,128 @@
+"""The audit capability: an append-only, hash-chained log of every decision.
+
+Each record's hash is SHA-256 over the previous record's hash and the record's
+own canonical content, so editing, deleting, inserting or reordering records
+breaks the chain at the first record touched, which ``verify`` names.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from plinth.capabilities.audit.models import AuditHead, AuditRecord
+from plinth.core.clock import Clock
+from plinth.core.digest import canonical_json
+from plinth.infrastructure.store.pagination import Page, paginate
+
+__all__ = ["GENESIS", "Verification", "append", "list_records", "record_as_dict", "redact", "verify"]
+
+GENESIS = "0" * 64
+_SECRET_KEY = re.compile(r"pass(word|wd)?|secret|token|api[_-]?key|private[_-]?key|credential", re.I)
+_URL_CREDENTIALS = re.compile(r"(://[^:/@\s]+:)[^@\s]+@")
+
+
+def redact(value: Any) -> Any:
+    """Return ``value`` with secret-looking fields and URL credentials replaced."""
+    if isinstance(value, dict):
+        return {
+            k: "<redacted>" if _SECRET_KEY.search(str(k)) and isinstance(v, str) else redact(v)
+            for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [redact(v) for v in value]
+    if isinstance(value, str):
+        return _URL_CREDENTIALS.sub(r"\1<redacted>@", value)
+    return value
+
+
+def _content_hash(
+    prev_hash: str, *, seq: int, at: datetime, actor: str, action: str, subject: str, data: Any
+) -> str:
+    body = canonical_json(
+        {"seq": seq, "at": at.isoformat(), "actor": actor, "action": action, "subject": subject, "data": data}
+    )
+    return hashlib.sha256((prev_hash + body).encode()).hexdigest()
+
+
+def append(
+    session: Session, *, actor: str, action: str, subject: str, data: dict[str, Any], clock: Clock
+) -> AuditRecord:
+    """Append a record to the chain inside the caller's transaction."""
+    head = session.get(AuditHead, 1)
+    if head is None:
+        session.add(AuditHead(id=1, seq=0, hash=GENESIS))
+        session.flush()
+    # The UPDATE takes the row's write lock first, so concurrent appends queue here.
+    session.execute(update(AuditHead).where(AuditHead.id == 1).values(seq=AuditHead.seq + 1))
+    seq, prev_hash = session.execute(select(AuditHead.seq, AuditHead.hash).where(AuditHead.id == 1)).one()
+    at = clock.now()
+    clean = json.loads(canonical_json(redact(data)))
+    record = AuditRecord(
+        seq=seq, at=at, actor=actor, action=action, subject=subject, data=clean, prev_hash=prev_hash,
+        hash=_content_hash(prev_hash, seq=seq, at=at, actor=actor, action=action, subject=subject, data=clean),
+    )
+    session.add(record)
+    session.execute(update(AuditHead).where(AuditHead.id == 1).values(hash=record.hash))
+    session.flush()
+    return record
+
+
+@dataclass(frozen=True)
+class Verification:
+    """The result of walking the chain."""
+
+    ok: bool
+    checked: int
+    first_bad_seq: int | None = None
+    reason: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        """Return the verification as API data."""
+        bad = None if self.ok else {"seq": self.first_bad_seq, "reason": self.reason}
+        return {"ok": self.ok, "checked": self.checked, "first_bad": bad}
+
+
+def verify(session: Session, *, batch: int = 1000) -> Verification:
+    """Walk the whole chain and report the first record that breaks it."""
+    expected_seq, prev_hash, checked = 1, GENESIS, 0
+    stmt = select(AuditRecord).order_by(AuditRecord.seq).execution_options(yield_per=batch)
+    for record in session.scalars(stmt):
+        checked += 1
+        if record.seq != expected_seq:
+            return Verification(False, checked, expected_seq, f"record {expected_seq} is missing")
+        if record.prev_hash != prev_hash:
+            return Verification(False, checked, record.seq, "prev_hash does not match the record before it")
+        actual = _content_hash(
+            prev_hash, seq=record.seq, at=record.at, actor=record.actor, action=record.action,
+            subject=record.subject, data=record.data,
+        )
+        if actual != record.hash:
+            return Verification(False, checked, record.seq, "content does not match its hash (edited)")
+        prev_hash, expected_seq = record.hash, record.seq + 1
+    head = session.get(AuditHead, 1)
+    if head is not None and (head.seq != expected_seq - 1 or head.hash != prev_hash):
+        return Verification(
+            False, checked, expected_seq, f"the chain head is at {head.seq}: newest records were removed"
+        )
+    return Verification(True, checked)
+
+
+def list_records(session: Session, *, limit: int, page_token: str | None) -> Page[AuditRecord]:
+    """Return a page of records, oldest first."""
+    return paginate(session, select(AuditRecord), AuditRecord.seq, limit=limit, page_token=page_token)
+
+
+def record_as_dict(record: AuditRecord) -> dict[str, Any]:
+    """Return a record as API data."""
+    return {
+        "seq": record.seq, "at": record.at, "actor": record.actor, "action": record.action,
+        "subject": record.subject, "data": record.data, "prev_hash": record.prev_hash, "hash": record.hash,
+    }

@@ -1,0 +1,71 @@
+"""The ``plinth`` command: a client of the Plinth REST API, like kubectl is of Kubernetes."""
+
+from __future__ import annotations
+
+from importlib.metadata import PackageNotFoundError, version
+from typing import Annotated
+
+import typer
+
+from plinth.experience.cli import read, server, specs
+from plinth.experience.cli.approvals import approvals_app
+from plinth.experience.cli.audit import audit_app
+from plinth.experience.cli.context import CliState
+from plinth.experience.cli.templates import templates_app
+
+__all__ = ["app"]
+
+EPILOG = (
+    "Connection: --url/--token, else PLINTH_URL/PLINTH_TOKEN, else the config file "
+    "(PLINTH_CLI_CONFIG, ./.plinth/cli.yaml, ~/.config/plinth/cli.yaml) written by `plinth up`.\n\n"
+    "Exit codes: 0 ok; 1 error (server, network, conflict, unauthenticated); "
+    "2 not found or invalid input; 3 denied by a gate or forbidden; 4 waiting for approval."
+)
+
+app = typer.Typer(
+    name="plinth",
+    help="Plinth: plan, apply and observe your platform through one API.",
+    epilog=EPILOG,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        try:
+            typer.echo(f"plinth {version('plinth')}")
+        except PackageNotFoundError:
+            typer.echo("plinth (unknown version)")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    ctx: typer.Context,
+    url: Annotated[
+        str | None, typer.Option("--url", help="Server URL (default from env or config file).")
+    ] = None,
+    token: Annotated[str | None, typer.Option("--token", help="Bearer token to use.")] = None,
+    as_user: Annotated[
+        str | None, typer.Option("--as", help="Act as another user from the config file.")
+    ] = None,
+    show_version: Annotated[
+        bool | None,
+        typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
+    ] = None,
+) -> None:
+    """Plinth: plan, apply and observe your platform through one API."""
+    state = ctx.ensure_object(CliState)
+    state.url = url or state.url
+    state.token = token or state.token
+    state.as_user = as_user or state.as_user
+    ctx.call_on_close(state.close)
+
+
+specs.register(app)
+read.register(app)
+app.add_typer(templates_app, name="templates")
+app.add_typer(approvals_app, name="approvals")
+app.add_typer(audit_app, name="audit")
+server.register(app)

@@ -1,0 +1,208 @@
+"""Plans as records, approvals, and decisions on the audit chain."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from plinth.capabilities.audit import service as audit
+from plinth.capabilities.identity import service as identity
+from plinth.capabilities.identity.schemas import Actor, Role
+from plinth.core.clock import Clock
+from plinth.core.errors import Conflict, Forbidden, NotFound
+from plinth.core.ids import IdFactory
+from plinth.infrastructure.store.pagination import Page, paginate
+from plinth.orchestration.gates.base import GateContext, PlanView, Verdict, VerdictKind, combine
+from plinth.orchestration.gates.pipeline import GatePipeline
+from plinth.orchestration.plans import PlanDraft
+from plinth.orchestration.records import ApprovalRecord, PlanRecord
+
+__all__ = [
+    "approvals_of",
+    "decide",
+    "evaluate",
+    "get_plan",
+    "list_pending",
+    "list_plans",
+    "plan_as_dict",
+    "plan_view",
+    "record_approval",
+    "store_plan",
+]
+
+OPEN_STATUSES = ("planned", "needs_approval", "approved")
+
+
+def plan_view(session: Session, *, environment: str, project: str, team: str, body: dict[str, Any]) -> PlanView:
+    """Build what gates see of a plan."""
+    env = identity.get_environment(session, environment)
+    return PlanView(
+        environment=environment, environment_tier=env.tier, environment_protected=env.protected,
+        project=project, team=team, changes=tuple(body.get("changes", [])),
+        violations=tuple(body.get("violations", [])),
+    )
+
+
+def evaluate(
+    session: Session, pipeline: GatePipeline, *, actor: Actor, environment: str, project: str,
+    team: str, body: dict[str, Any],
+) -> list[Verdict]:
+    """Run every configured gate over a plan body."""
+    view = plan_view(session, environment=environment, project=project, team=team, body=body)
+    return pipeline.evaluate(view, actor, GateContext())
+
+
+def _status_for(outcome: VerdictKind) -> str:
+    return {VerdictKind.DENY: "denied", VerdictKind.NEEDS_APPROVAL: "needs_approval"}.get(outcome, "planned")
+
+
+def store_plan(
+    session: Session, draft: PlanDraft, *, actor: Actor, pipeline: GatePipeline, clock: Clock
+) -> PlanRecord:
+    """Evaluate gates on a draft, store it as a plan (idempotent by digest) and audit it."""
+    plan_digest = draft.digest(actor.name)
+    existing = session.get(PlanRecord, plan_digest)
+    if existing is not None and existing.status in (*OPEN_STATUSES, "denied"):
+        return existing
+    body: dict[str, Any] = {
+        "team": draft.team,
+        "changes": [c.as_dict() for c in draft.changes],
+        "effects": draft.effects.as_dict(),
+        "violations": draft.violations,
+        "conflicts": draft.conflicts,
+    }
+    verdicts = evaluate(
+        session, pipeline, actor=actor, environment=draft.environment, project=draft.project,
+        team=draft.team, body=body,
+    )
+    if draft.conflicts:
+        verdicts.append(Verdict(
+            "template-upgrade", VerdictKind.DENY,
+            tuple(f"upgrade conflict at {c.get('path')}" for c in draft.conflicts),
+            ("change the overrides so they agree with the new template version, then plan again",),
+        ))
+    outcome = combine(verdicts)
+    body["verdicts"] = [v.as_dict() for v in verdicts]
+    record = existing or PlanRecord(digest=plan_digest)
+    record.environment, record.project, record.actor = draft.environment, draft.project, actor.name
+    record.created_at, record.status, record.outcome = clock.now(), _status_for(outcome), outcome.value
+    record.body, record.inputs = body, draft.inputs
+    if existing is None:
+        session.add(record)
+    audit.append(
+        session, actor=actor.name, action="plan.created", subject=f"plan/{plan_digest}",
+        data={
+            "environment": draft.environment, "project": draft.project, "outcome": outcome.value,
+            "changes": [
+                {"kind": c.kind, "name": c.name, "action": c.action}
+                for c in draft.changes if c.action != "no-op"
+            ],
+            "verdicts": body["verdicts"],
+        },
+        clock=clock,
+    )
+    session.flush()
+    return record
+
+
+def get_plan(session: Session, plan_digest: str) -> PlanRecord:
+    """Return a plan by digest, or raise NotFound."""
+    record = session.get(PlanRecord, plan_digest)
+    if record is None:
+        raise NotFound(f"no plan with digest {plan_digest!r}")
+    return record
+
+
+def approvals_of(session: Session, plan_digest: str) -> list[ApprovalRecord]:
+    """Return the approvals recorded for a plan, oldest first."""
+    stmt = select(ApprovalRecord).where(ApprovalRecord.digest == plan_digest).order_by(ApprovalRecord.at)
+    return list(session.scalars(stmt))
+
+
+def record_approval(
+    session: Session, record: PlanRecord, *, approver: Actor, approve: bool, reason: str,
+    ids: IdFactory, clock: Clock,
+) -> None:
+    """Record a human's approval or rejection of a plan waiting for one."""
+    if not approver.has_role(Role.PLATFORM_ENGINEER):
+        raise Forbidden("approving plans needs the platform-engineer role")
+    if approver.kind != "human":
+        raise Forbidden("only humans can approve plans")
+    if record.status not in ("needs_approval", "planned"):
+        raise Conflict(f"plan {record.digest[:12]} is {record.status}: nothing to approve")
+    if record.outcome != VerdictKind.NEEDS_APPROVAL.value:
+        raise Conflict(f"plan {record.digest[:12]} does not need approval (outcome {record.outcome})")
+    decision = "approve" if approve else "reject"
+    session.add(ApprovalRecord(
+        id=ids.new("apr"), digest=record.digest, approver=approver.name, decision=decision,
+        reason=reason, at=clock.now(),
+    ))
+    record.status = "approved" if approve else "rejected"
+    audit.append(
+        session, actor=approver.name, action=f"plan.{'approved' if approve else 'rejected'}",
+        subject=f"plan/{record.digest}", data={"reason": reason, "requested_by": record.actor},
+        clock=clock,
+    )
+
+
+def decide(
+    session: Session, record: PlanRecord, *, actor: Actor, verdicts: list[Verdict], clock: Clock
+) -> VerdictKind:
+    """Combine verdicts and approvals into the decision, and append it to the audit chain."""
+    outcome = combine(verdicts)
+    approved = any(a.decision == "approve" for a in approvals_of(session, record.digest))
+    final = outcome
+    if outcome == VerdictKind.NEEDS_APPROVAL and approved:
+        final = VerdictKind.ALLOW
+    entry = audit.append(
+        session, actor=actor.name, action="plan.decision", subject=f"plan/{record.digest}",
+        data={
+            "outcome": outcome.value,
+            "decision": final.value,
+            "verdicts": [v.as_dict() for v in verdicts],
+            "approvals": [
+                {"approver": a.approver, "decision": a.decision, "reason": a.reason}
+                for a in approvals_of(session, record.digest)
+            ],
+        },
+        clock=clock,
+    )
+    record.decided_by, record.decision_seq = actor.name, entry.seq
+    record.body = {**record.body, "verdicts": [v.as_dict() for v in verdicts]}
+    return final
+
+
+def list_plans(session: Session, *, limit: int, page_token: str | None) -> Page[PlanRecord]:
+    """Return a page of plans."""
+    return paginate(session, select(PlanRecord), PlanRecord.digest, limit=limit, page_token=page_token)
+
+
+def list_pending(session: Session, *, limit: int, page_token: str | None) -> Page[PlanRecord]:
+    """Return plans waiting for a human approval."""
+    stmt = select(PlanRecord).where(PlanRecord.status == "needs_approval")
+    return paginate(session, stmt, PlanRecord.digest, limit=limit, page_token=page_token)
+
+
+def plan_as_dict(session: Session, record: PlanRecord) -> dict[str, Any]:
+    """Return a plan as API data (effects stay internal)."""
+    return {
+        "digest": record.digest,
+        "environment": record.environment,
+        "project": record.project,
+        "actor": record.actor,
+        "created_at": record.created_at,
+        "status": record.status,
+        "outcome": record.outcome,
+        "changes": record.body.get("changes", []),
+        "verdicts": record.body.get("verdicts", []),
+        "conflicts": record.body.get("conflicts", []),
+        "violations": record.body.get("violations", []),
+        "approvals": [
+            {"approver": a.approver, "decision": a.decision, "reason": a.reason, "at": a.at}
+            for a in approvals_of(session, record.digest)
+        ],
+        "decision_seq": record.decision_seq,
+        "applied_at": record.applied_at,
+    }

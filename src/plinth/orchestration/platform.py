@@ -1,0 +1,326 @@
+"""The platform: every operation of the one path, wired to the store, gates and providers.
+
+The experience layer (API, CLI through the API, later MCP and the portal)
+calls these methods and nothing else. Each method owns one transaction.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+
+from plinth.capabilities.audit import service as audit
+from plinth.capabilities.catalog.kinds import json_schema, kinds
+from plinth.capabilities.identity import service as identity
+from plinth.capabilities.identity.schemas import Actor
+from plinth.capabilities.inventory import service as inventory
+from plinth.capabilities.inventory.models import ResourceRecord
+from plinth.core.clock import Clock, SystemClock
+from plinth.core.config import Settings
+from plinth.core.errors import GateDenied, NotFound
+from plinth.core.ids import IdFactory, RandomIds
+from plinth.core.secrets import SecretBox, load_or_create_key
+from plinth.infrastructure.providers.base import LogSource, ProviderContext, Resource
+from plinth.infrastructure.providers.registry import ProviderRegistry
+from plinth.infrastructure.store.db import Database
+from plinth.orchestration import decisions, views
+from plinth.orchestration.applications import template_versions
+from plinth.orchestration.applier import Applier
+from plinth.orchestration.gates.pipeline import GatePipeline
+from plinth.orchestration.planner import Planner
+from plinth.orchestration.plans import PlanRequest
+from plinth.orchestration.reconciler import Reconciler
+from plinth.orchestration.seed import seed_demo, seed_templates
+from plinth.orchestration.workers import WorkQueue
+
+__all__ = ["Platform", "Listing"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Listing:
+    """A page of API items."""
+
+    items: list[dict[str, Any]]
+    next_page_token: str | None
+
+
+class Platform:
+    """The control plane in one object."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        clock: Clock | None = None,
+        ids: IdFactory | None = None,
+        registry: ProviderRegistry | None = None,
+    ) -> None:
+        self.settings = settings
+        self.clock = clock or SystemClock()
+        self.ids = ids or RandomIds()
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        self.secret_key = load_or_create_key(settings.data_dir / "secret.key")
+        self.box = SecretBox(self.secret_key)
+        self.db = Database(settings.resolved_database_url())
+        context = ProviderContext(
+            data_dir=settings.data_dir.resolve(), secret_key=self.secret_key,
+            settings={
+                "postgres_url": settings.postgres_url,
+                "postgres_bin_dir": str(settings.postgres_bin_dir) if settings.postgres_bin_dir else None,
+            },
+        )
+        self.registry = registry or ProviderRegistry.from_entry_points(context)
+        self.pipeline = GatePipeline.from_names(settings.gates)
+        self.planner = Planner(self.registry)
+        self.applier = Applier(pipeline=self.pipeline, ids=self.ids, clock=self.clock)
+        self.reconciler = Reconciler(
+            db=self.db, registry=self.registry, box=self.box, clock=self.clock,
+            interval=settings.reconcile_interval_s,
+        )
+        self.queue = WorkQueue(
+            handler=self.reconciler.reconcile, sweep=self._all_resource_ids,
+            on_outputs_changed=self._dependents, interval=settings.reconcile_interval_s,
+            workers=settings.reconcile_workers,
+        )
+
+    # -- lifecycle --------------------------------------------------------------------
+
+    def prepare(self) -> dict[str, str]:
+        """Migrate the store and seed it when empty; return new tokens (empty if none)."""
+        self.db.migrate()
+        with self.db.transaction() as session:
+            if identity.is_seeded(session):
+                seed_templates(session, ids=self.ids, clock=self.clock)
+                return {}
+            if not self.settings.seed_demo:
+                return {}
+            return seed_demo(session, ids=self.ids, clock=self.clock)
+
+    def start(self) -> None:
+        """Start background reconciliation (every resource is visited at once)."""
+        self.queue.start()
+
+    def stop(self) -> None:
+        """Stop background work and close the store."""
+        self.queue.stop()
+        self.db.dispose()
+
+    def _all_resource_ids(self) -> list[str]:
+        with self.db.transaction() as session:
+            return inventory.resource_ids(session)
+
+    def _dependents(self, resource_id: str) -> list[str]:
+        with self.db.transaction() as session:
+            record = session.get(ResourceRecord, resource_id)
+            if record is None:
+                return []
+            rows = session.scalars(
+                select(ResourceRecord).where(
+                    ResourceRecord.environment == record.environment,
+                    ResourceRecord.project == record.project,
+                )
+            )
+            return [r.id for r in rows if record.name in (r.depends_on or [])]
+
+    # -- the one path -----------------------------------------------------------------
+
+    def authenticate(self, token: str | None) -> Actor:
+        """Return who a bearer token belongs to."""
+        with self.db.transaction() as session:
+            return identity.authenticate(session, token)
+
+    def plan(self, actor: Actor, request: PlanRequest) -> dict[str, Any]:
+        """Plan a change and run the gates; nothing is applied."""
+        with self.db.transaction() as session:
+            draft = self.planner.draft(session, actor, request)
+            record = decisions.store_plan(
+                session, draft, actor=actor, pipeline=self.pipeline, clock=self.clock
+            )
+            return decisions.plan_as_dict(session, record)
+
+    def apply(self, actor: Actor, plan_digest: str) -> dict[str, Any]:
+        """Apply a stored plan; raise GateDenied (after recording the decision) when denied."""
+        with self.db.transaction() as session:
+            result = self.applier.apply(session, plan_digest, actor)
+            plan = decisions.plan_as_dict(session, result.record)
+        if result.status == "denied":
+            reasons = [r for v in plan["verdicts"] if v["verdict"] == "deny" for r in v["reasons"]]
+            raise GateDenied(
+                "denied: " + "; ".join(reasons), extra={"verdicts": plan["verdicts"], "plan": plan}
+            )
+        for resource_id in result.touched:
+            self.queue.enqueue(resource_id)
+        return {"status": result.status, "plan": plan, "decision": {"seq": plan["decision_seq"]}}
+
+    def review(self, actor: Actor, plan_digest: str, *, approve: bool, reason: str) -> dict[str, Any]:
+        """Approve or reject a plan that waits for a human."""
+        with self.db.transaction() as session:
+            record = decisions.get_plan(session, plan_digest)
+            decisions.record_approval(
+                session, record, approver=actor, approve=approve, reason=reason, ids=self.ids,
+                clock=self.clock,
+            )
+            return {"status": record.status, "plan": decisions.plan_as_dict(session, record)}
+
+    def get_plan(self, plan_digest: str) -> dict[str, Any]:
+        """Return one plan."""
+        with self.db.transaction() as session:
+            return decisions.plan_as_dict(session, decisions.get_plan(session, plan_digest))
+
+    def list_plans(self, *, pending: bool, limit: int, page_token: str | None) -> Listing:
+        """Return a page of plans (or of those waiting for approval)."""
+        with self.db.transaction() as session:
+            lister = decisions.list_pending if pending else decisions.list_plans
+            page = lister(session, limit=limit, page_token=page_token)
+            return Listing([decisions.plan_as_dict(session, p) for p in page.items], page.next_page_token)
+
+    # -- reads ------------------------------------------------------------------------
+
+    def list_workloads(
+        self, *, kind: str, environment: str | None, project: str | None, limit: int,
+        page_token: str | None,
+    ) -> Listing:
+        """Return a page of workloads or applications with their status."""
+        with self.db.transaction() as session:
+            page = inventory.list_documents(
+                session, kind=kind, environment=environment, project=project, limit=limit,
+                page_token=page_token,
+            )
+            items = [self._summary(session, kind, r) for r in page.items]
+            return Listing(items, page.next_page_token)
+
+    def _summary(self, session: Any, kind: str, record: Any) -> dict[str, Any]:
+        if kind == "Workload":
+            return views.workload_summary(session, record)
+        status = record.body.get("status", {})
+        return {
+            "name": record.name, "environment": record.environment, "project": record.project,
+            "template": status.get("template"), "template_version": status.get("templateVersion"),
+            "parameters": status.get("parameters"), "overrides": record.body["spec"].get("overrides", []),
+            "revision": record.revision, "updated_at": record.updated_at,
+            "workloads": [
+                w.name for w in inventory.list_documents(
+                    session, kind="Workload", environment=record.environment, project=record.project,
+                    owner=record.name, limit=500,
+                ).items
+            ],
+        }
+
+    def _workload_record(self, session: Any, kind: str, name: str, environment: str, project: str | None) -> Any:
+        if project:
+            return inventory.require_document(
+                session, kind=kind, name=name, environment=environment, project=project
+            )
+        page = inventory.list_documents(session, kind=kind, environment=environment, limit=500)
+        matches = [r for r in page.items if r.name == name]
+        if not matches:
+            raise NotFound(f"no {kind} named {name!r} in environment {environment!r}")
+        return matches[0]
+
+    def workload(
+        self, name: str, *, kind: str = "Workload", environment: str, project: str | None,
+        describe: bool = False,
+    ) -> dict[str, Any]:
+        """Return one workload (or application) with its resources, events and history."""
+        with self.db.transaction() as session:
+            record = self._workload_record(session, kind, name, environment, project)
+            if kind == "Application":
+                return self._summary(session, kind, record) | {"document": record.body}
+            return views.workload_detail(session, record, self.box, with_history=describe)
+
+    def logs(self, name: str, *, environment: str, project: str | None, tail: int) -> list[str]:
+        """Return the last lines of a workload's logs."""
+        with self.db.transaction() as session:
+            record = self._workload_record(session, "Workload", name, environment, project)
+            resources = [
+                r for r in inventory.resources_of(
+                    session, environment=record.environment, project=record.project, workload=name
+                ) if r.workload == name
+            ]
+            snapshots = [
+                (Resource(id=r.id, type=r.type, name=r.name, environment=r.environment,
+                          project=r.project, spec=r.desired), dict(r.state or {}))
+                for r in resources
+            ]
+        lines: list[str] = []
+        for resource, state in snapshots:
+            provider = self.registry.for_type(resource.type)
+            if isinstance(provider, LogSource):
+                lines.extend(provider.logs(resource, state, tail=tail))
+        return lines[-tail:]
+
+    def list_resources(
+        self, *, environment: str | None, project: str | None, limit: int, page_token: str | None
+    ) -> Listing:
+        """Return a page of resources."""
+        with self.db.transaction() as session:
+            page = inventory.list_resources(
+                session, environment=environment, project=project, limit=limit, page_token=page_token
+            )
+            return Listing([views.resource_as_dict(r, self.box) for r in page.items], page.next_page_token)
+
+    def audit_log(self, *, limit: int, page_token: str | None) -> Listing:
+        """Return a page of audit records, oldest first."""
+        with self.db.transaction() as session:
+            page = audit.list_records(session, limit=limit, page_token=page_token)
+            return Listing([audit.record_as_dict(r) for r in page.items], page.next_page_token)
+
+    def audit_verify(self) -> dict[str, Any]:
+        """Walk the audit chain and report the first broken record."""
+        with self.db.transaction() as session:
+            return audit.verify(session).as_dict()
+
+    def templates(self) -> list[dict[str, Any]]:
+        """Return every template with its versions."""
+        with self.db.transaction() as session:
+            names = sorted({r.name for r in inventory.list_documents(session, kind="Template", limit=500).items})
+            result = []
+            for name in names:
+                versions = sorted(template_versions(session, name), key=lambda v: v.version_key)
+                result.append({
+                    "name": name, "latest_version": versions[-1].version,
+                    "versions": [v.version for v in versions], "description": versions[-1].description,
+                })
+            return result
+
+    def template(self, name: str, version: str | None) -> dict[str, Any]:
+        """Return one template version (the newest when none is named)."""
+        with self.db.transaction() as session:
+            versions = sorted(template_versions(session, name), key=lambda v: v.version_key)
+        if not versions:
+            raise NotFound(f"no template named {name!r}")
+        chosen = versions[-1] if version is None else next((v for v in versions if v.version == version), None)
+        if chosen is None:
+            raise NotFound(f"template {name!r} has no version {version!r}")
+        return {
+            "name": chosen.name, "version": chosen.version, "description": chosen.description,
+            "parameters_schema": chosen.parameters_schema, "bounds": chosen.bounds,
+            "workloads": chosen.workloads, "versions": [v.version for v in versions], "raw": chosen.raw,
+        }
+
+    def organisation(self, kind: str, *, limit: int, page_token: str | None) -> Listing:
+        """Return a page of teams, projects, environments or users."""
+        listers = {
+            "teams": identity.list_teams, "projects": identity.list_projects,
+            "environments": identity.list_environments, "users": identity.list_users,
+        }
+        with self.db.transaction() as session:
+            page = listers[kind](session, limit=limit, page_token=page_token)
+            return Listing([_row_dict(r) for r in page.items], page.next_page_token)
+
+    def kinds(self) -> list[dict[str, Any]]:
+        """Return the kinds of document the platform accepts."""
+        return [{"apiVersion": k.api_version, "kind": k.kind, "plural": k.plural} for k in kinds()]
+
+    def schema(self, kind: str) -> dict[str, Any]:
+        """Return the JSON Schema of a kind."""
+        return json_schema(kind)
+
+
+def _row_dict(row: Any) -> dict[str, Any]:
+    return {c.key: getattr(row, c.key) for c in row.__table__.columns if c.key not in ("token_hash",)}

@@ -1,0 +1,242 @@
+"""The reconciler: drives one resource's actual state to its desired state.
+
+``reconcile(resource_id)`` is level based: it reads desired and observed state,
+returns early when they agree, and otherwise applies, repairs drift, or destroys.
+Temporary failures back off; permanent ones mark the resource failed until its
+spec changes. Provider calls happen outside any database transaction.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from plinth.capabilities.audit import service as audit
+from plinth.capabilities.inventory import service as inventory
+from plinth.capabilities.inventory.models import ResourceRecord
+from plinth.core.clock import Clock
+from plinth.core.errors import InvalidInput, PermanentError
+from plinth.core.placeholders import substitute
+from plinth.core.secrets import SecretBox
+from plinth.infrastructure.providers.base import ChangeAction, Observation, Resource
+from plinth.infrastructure.providers.registry import ProviderRegistry
+from plinth.infrastructure.store.db import Database
+
+__all__ = ["Reconciler", "Result"]
+
+log = logging.getLogger(__name__)
+CONVERGED_PHASES = ("running", "ready", "succeeded", "scheduled")
+
+
+@dataclass(frozen=True)
+class Result:
+    """What the work queue should do next with this resource."""
+
+    requeue_after: float | None
+    outputs_changed: bool = False
+
+
+@dataclass(frozen=True)
+class _Snapshot:
+    id: str
+    resource: Resource
+    desired: dict[str, Any]
+    generation: int
+    observed_generation: int
+    deleting: bool
+    state: dict[str, Any]
+    phase: str
+    failures: int
+    depends_on: list[str]
+
+
+class _Waiting(Exception):
+    """A dependency is not ready yet."""
+
+
+class Reconciler:
+    """Reconciles resources one id at a time."""
+
+    def __init__(
+        self, *, db: Database, registry: ProviderRegistry, box: SecretBox, clock: Clock,
+        interval: float = 5.0,
+    ) -> None:
+        self.db, self.registry, self.box, self.clock = db, registry, box, clock
+        self.interval = interval
+
+    def reconcile(self, resource_id: str) -> Result:
+        """Bring one resource to its desired state; return when to look again."""
+        snap, resolved = self._load(resource_id)
+        if snap is None:
+            return Result(None)
+        provider = self.registry.for_type(snap.resource.type)
+        if snap.deleting:
+            provider.destroy(snap.resource, snap.state)
+            self._forget(snap)
+            return Result(None, outputs_changed=True)
+        if resolved is None:
+            return Result(1.0)
+        resource = Resource(
+            id=snap.id, type=snap.resource.type, name=snap.resource.name,
+            environment=snap.resource.environment, project=snap.resource.project, spec=resolved,
+        )
+        try:
+            observed = provider.observe(resource, snap.state)
+            change = provider.plan(resource, observed)
+            if change.action == ChangeAction.NOOP:
+                return self._save(snap, observed, reason=None, message="")
+            drift = snap.observed_generation == snap.generation and snap.phase in CONVERGED_PHASES
+            if change.action == ChangeAction.REPLACE:
+                provider.destroy(resource, observed.state)
+            after = provider.apply(resource, observed.state or snap.state)
+        except PermanentError as exc:
+            return self._fail(snap, str(exc), permanent=True)
+        except Exception as exc:
+            log.warning("reconcile %s failed: %s", snap.resource.name, exc)
+            return self._fail(snap, str(exc) or type(exc).__name__, permanent=False)
+        reasons = "; ".join(change.reasons) or change.action.value
+        if drift:
+            return self._save(snap, after, reason="Repaired", message=f"drift repaired: {reasons}")
+        reason = "Created" if snap.observed_generation == 0 else "Updated"
+        return self._save(snap, after, reason=reason, message=reasons)
+
+    # -- reading --------------------------------------------------------------------
+
+    def _load(self, resource_id: str) -> tuple[_Snapshot | None, dict[str, Any] | None]:
+        with self.db.transaction() as session:
+            record = session.get(ResourceRecord, resource_id)
+            if record is None:
+                return None, None
+            now = self.clock.now()
+            if record.next_attempt_at is not None and record.next_attempt_at > now and not record.deleting:
+                return None, None
+            if record.phase == "failed" and record.observed_generation == record.generation:
+                return None, None
+            snap = _Snapshot(
+                id=record.id,
+                resource=Resource(
+                    id=record.id, type=record.type, name=record.name, environment=record.environment,
+                    project=record.project, spec=record.desired,
+                ),
+                desired=dict(record.desired), generation=record.generation,
+                observed_generation=record.observed_generation, deleting=record.deleting,
+                state=dict(record.state or {}), phase=record.phase, failures=record.failures,
+                depends_on=list(record.depends_on or []),
+            )
+            if record.deleting:
+                return snap, None
+            try:
+                resolved = self._resolve(session, record)
+            except _Waiting as exc:
+                if record.phase != "waiting" or record.message != str(exc):
+                    record.phase, record.message = "waiting", str(exc)
+                return snap, None
+            return snap, resolved
+
+    def _resolve(self, session: Any, record: ResourceRecord) -> dict[str, Any]:
+        deps = inventory.resources_by_name(
+            session, environment=record.environment, project=record.project,
+            names=list(record.depends_on or []),
+        )
+        outputs: dict[str, dict[str, Any]] = {}
+        for name in record.depends_on or []:
+            dep = deps.get(name)
+            if dep is None or dep.deleting:
+                raise _Waiting(f"waiting for {name}: it does not exist")
+            if dep.observed_generation < dep.generation or not (dep.outputs or dep.sealed_outputs):
+                raise _Waiting(f"waiting for {name} to be ready")
+            values = dict(dep.outputs or {})
+            if dep.sealed_outputs:
+                values.update(json.loads(self.box.open(dep.sealed_outputs)))
+            outputs[name] = values
+
+        def lookup(ref: str) -> Any:
+            parts = ref.split(".")
+            if parts[0] != "resources" or len(parts) < 3 or parts[1] not in outputs:
+                raise KeyError(ref)
+            value: Any = outputs[parts[1]]
+            for part in parts[2:]:
+                value = value[part]
+            return value
+
+        try:
+            resolved: dict[str, Any] = substitute(record.desired, lookup)
+        except InvalidInput as exc:
+            raise _Waiting(f"waiting: {exc.detail}") from exc
+        return resolved
+
+    # -- writing --------------------------------------------------------------------
+
+    def _save(self, snap: _Snapshot, observed: Observation, *, reason: str | None, message: str) -> Result:
+        secret = {k: v for k, v in observed.outputs.items() if k in observed.secret_outputs}
+        public = {k: v for k, v in observed.outputs.items() if k not in observed.secret_outputs}
+        with self.db.transaction() as session:
+            record = session.get(ResourceRecord, snap.id)
+            if record is None:
+                return Result(None)
+            changed = public != (record.outputs or {}) or bool(secret) != bool(record.sealed_outputs)
+            if secret:
+                old = json.loads(self.box.open(record.sealed_outputs)) if record.sealed_outputs else {}
+                changed = changed or old != secret
+                if old != secret:
+                    record.sealed_outputs = self.box.seal(json.dumps(secret, sort_keys=True))
+            record.outputs = public
+            record.state = observed.state
+            record.applied_digest = observed.applied_digest or ""
+            record.phase = observed.phase
+            record.healthy = observed.healthy
+            record.message = observed.message
+            record.failures, record.next_attempt_at = 0, None
+            if record.generation == snap.generation:
+                record.observed_generation = snap.generation
+            record.updated_at = self.clock.now()
+            if reason is not None:
+                inventory.add_event(session, record, reason=reason, message=message, at=self.clock.now())
+                if reason == "Repaired":
+                    audit.append(
+                        session, actor="reconciler", action="resource.repaired",
+                        subject=f"resource/{record.environment}/{record.project}/{record.name}",
+                        data={"message": message}, clock=self.clock,
+                    )
+            again = record.generation != snap.generation
+        return Result(0.0 if again else self.interval, outputs_changed=changed)
+
+    def _fail(self, snap: _Snapshot, message: str, *, permanent: bool) -> Result:
+        with self.db.transaction() as session:
+            record = session.get(ResourceRecord, snap.id)
+            if record is None:
+                return Result(None)
+            record.failures += 1
+            record.message = message
+            first = record.failures == 1
+            if permanent:
+                record.phase = "failed"
+                if record.generation == snap.generation:
+                    record.observed_generation = snap.generation
+                delay = None
+            else:
+                record.phase = "retrying"
+                delay = float(min(60, 2 ** min(record.failures, 6)))
+                record.next_attempt_at = self.clock.now() + timedelta(seconds=delay)
+            if first or permanent:
+                inventory.add_event(
+                    session, record, reason="Failed" if permanent else "Retrying", message=message,
+                    at=self.clock.now(),
+                )
+        return Result(delay)
+
+    def _forget(self, snap: _Snapshot) -> None:
+        with self.db.transaction() as session:
+            record = session.get(ResourceRecord, snap.id)
+            if record is None or not record.deleting:
+                return
+            inventory.add_event(session, record, reason="Deleted", message="destroyed", at=self.clock.now())
+            audit.append(
+                session, actor="reconciler", action="resource.destroyed",
+                subject=f"resource/{record.environment}/{record.project}/{record.name}",
+                data={"type": record.type}, clock=self.clock,
+            )
+            session.delete(record)

@@ -1,0 +1,56 @@
+"""The kind registry and the packaged JSON Schemas."""
+
+from __future__ import annotations
+
+import pytest
+from jsonschema import Draft202012Validator
+
+from plinth.capabilities.catalog import kinds
+
+
+def test_registry() -> None:
+    table = {(k.api_version, k.kind): (k.plural, k.namespaced_by) for k in kinds.kinds()}
+    assert table == {
+        ("score.dev/v1b1", "Workload"): ("workloads", "environment"),
+        ("plinth.dev/v1", "Environment"): ("environments", None),
+        ("plinth.dev/v1", "Team"): ("teams", None),
+        ("plinth.dev/v1", "Project"): ("projects", None),
+        ("plinth.dev/v1", "Template"): ("templates", None),
+        ("plinth.dev/v1", "Application"): ("applications", "environment"),
+    }
+    assert kinds.find_kind("Workload", "plinth.dev/v1") is None
+    info = kinds.find_kind("Team")
+    assert info is not None and info.schema == "team.schema.json"
+    assert kinds.api_versions() == ["score.dev/v1b1", "plinth.dev/v1"]
+
+
+@pytest.mark.parametrize("kind", ["Workload", "Environment", "Team", "Project"])
+def test_own_schemas_are_valid_draft_2020_12(kind: str) -> None:
+    schema = kinds.json_schema(kind)
+    Draft202012Validator.check_schema(schema)
+    assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
+    assert schema["additionalProperties"] is False
+
+
+@pytest.mark.parametrize("kind", ["Environment", "Team", "Project"])
+def test_plinth_kinds_are_closed(kind: str) -> None:
+    schema = kinds.json_schema(kind)
+    assert schema["$defs"]["metadata"]["additionalProperties"] is False
+    assert schema["properties"]["spec"]["additionalProperties"] is False
+
+
+def test_json_schema_returns_a_copy() -> None:
+    kinds.json_schema("Team")["title"] = "changed"
+    assert kinds.json_schema("Team")["title"] != "changed"
+
+
+def test_unknown_kind() -> None:
+    with pytest.raises(KeyError, match="known: Workload"):
+        kinds.json_schema("Gadget")
+
+
+def test_schema_issues_reports_sorted_paths() -> None:
+    raw = {"apiVersion": "plinth.dev/v1", "kind": "Project", "metadata": {"name": "p"}}
+    assert kinds.schema_issues("Project", raw) == [("$.spec", "missing required field 'spec'")]
+    raw["spec"] = {"team": "t"}
+    assert kinds.schema_issues("Project", raw) == []

@@ -25,8 +25,12 @@ class Settings(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    data_dir: Path = Field(default=Path(".plinth"), description="where state, logs and volumes live")
-    database_url: str | None = Field(default=None, description="SQLAlchemy URL; SQLite in data_dir if unset")
+    data_dir: Path = Field(
+        default=Path(".plinth"), description="where state, logs and volumes live"
+    )
+    database_url: str | None = Field(
+        default=None, description="SQLAlchemy URL; SQLite in data_dir if unset"
+    )
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=0, le=65535)
     gates: list[str] = Field(default_factory=lambda: list(DEFAULT_GATES))
@@ -75,7 +79,9 @@ def load_settings(
             values[name] = raw
     values.update({k: v for k, v in (overrides or {}).items() if v is not None})
     data_dir = Path(values.get("data_dir", ".plinth"))
-    config_file = Path(env["PLINTH_CONFIG"]) if env.get("PLINTH_CONFIG") else data_dir / "plinth.yaml"
+    config_file = (
+        Path(env["PLINTH_CONFIG"]) if env.get("PLINTH_CONFIG") else data_dir / "plinth.yaml"
+    )
     file_values: dict[str, Any] = {}
     if config_file.is_file():
         try:

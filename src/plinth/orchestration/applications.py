@@ -56,17 +56,25 @@ def _as_dict(item: Any) -> dict[str, Any]:
 def _pick(doc: Document, versions: list[TemplateVersion], version: str | None) -> TemplateVersion:
     template = doc.spec["template"]
     if not versions:
-        raise SpecError([Issue(f"no template named {template!r}", "$.spec.template", doc.index, doc.file)])
+        raise SpecError(
+            [Issue(f"no template named {template!r}", "$.spec.template", doc.index, doc.file)]
+        )
     if version is None:
         return latest(versions)
     for candidate in versions:
         if candidate.version == version:
             return candidate
     known = ", ".join(sorted(v.version for v in versions))
-    raise SpecError([Issue(
-        f"template {template!r} has no version {version!r} (published: {known})",
-        "$.spec.version", doc.index, doc.file,
-    )])
+    raise SpecError(
+        [
+            Issue(
+                f"template {template!r} has no version {version!r} (published: {known})",
+                "$.spec.version",
+                doc.index,
+                doc.file,
+            )
+        ]
+    )
 
 
 def render_application(
@@ -86,8 +94,10 @@ def render_application(
         target = _pick(doc, versions, recorded)
     else:
         target = latest(versions)
-    common = {
-        "app": doc.name, "environment": environment, "project": project,
+    common: dict[str, Any] = {
+        "app": doc.name,
+        "environment": environment,
+        "project": project,
         "parameters": dict(spec.get("parameters") or {}),
         "overrides": list(spec.get("overrides") or []),
     }
@@ -100,10 +110,18 @@ def render_application(
         violations = merged.violations
     else:
         rendering = render(target, **common)
-        workloads, parameters, violations = rendering.workloads, rendering.parameters, rendering.violations
+        workloads, parameters, violations = (
+            rendering.workloads,
+            rendering.parameters,
+            rendering.violations,
+        )
     result.violations = [_as_dict(v) | {"application": doc.name} for v in violations]
     body = copy.deepcopy(doc.raw)
-    body["status"] = {"template": target.name, "templateVersion": target.version, "parameters": parameters}
+    body["status"] = {
+        "template": target.name,
+        "templateVersion": target.version,
+        "parameters": parameters,
+    }
     result.body = body
     result.inputs[f"tpl:{target.name}@{target.version}"] = target.version
     result.workloads = _as_documents(doc, workloads, target)
@@ -113,7 +131,9 @@ def render_application(
 upgrade_fn = upgrade
 
 
-def _as_documents(doc: Document, workloads: list[dict[str, Any]], target: TemplateVersion) -> list[Document]:
+def _as_documents(
+    doc: Document, workloads: list[dict[str, Any]], target: TemplateVersion
+) -> list[Document]:
     annotated = []
     for workload in workloads:
         item = copy.deepcopy(workload)
@@ -122,6 +142,7 @@ def _as_documents(doc: Document, workloads: list[dict[str, Any]], target: Templa
         annotations[VERSION_ANNOTATION] = target.version
         annotations[APPLICATION_ANNOTATION] = doc.name
         annotated.append(item)
-    source = f"{doc.file or 'request'}#{doc.index} (application {doc.name}, template {target.name}@{target.version})"
+    origin = f"application {doc.name}, template {target.name}@{target.version}"
+    source = f"{doc.file or 'request'}#{doc.index} ({origin})"
     text = yaml.safe_dump_all(annotated, sort_keys=False)
     return load_documents(text, file=source)

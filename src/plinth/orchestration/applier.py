@@ -25,7 +25,7 @@ from plinth.orchestration.gates.pipeline import GatePipeline
 from plinth.orchestration.planner import resource_input
 from plinth.orchestration.records import PlanRecord
 
-__all__ = ["ApplyResult", "Applier"]
+__all__ = ["Applier", "ApplyResult"]
 
 
 @dataclass
@@ -54,13 +54,19 @@ class Applier:
             raise Conflict(f"plan {plan_digest[:12]} was rejected by an approver; plan again")
         if record.body.get("conflicts"):
             raise Conflict(
-                f"plan {plan_digest[:12]} has template upgrade conflicts; resolve them and plan again",
+                f"plan {plan_digest[:12]} has template upgrade conflicts; "
+                "resolve them and plan again",
                 extra={"conflicts": record.body["conflicts"]},
             )
         self._check_current(session, record)
         verdicts = decisions.evaluate(
-            session, self.pipeline, actor=actor, environment=record.environment,
-            project=record.project, team=record.body.get("team", ""), body=record.body,
+            session,
+            self.pipeline,
+            actor=actor,
+            environment=record.environment,
+            project=record.project,
+            team=record.body.get("team", ""),
+            body=record.body,
         )
         final = decisions.decide(session, record, actor=actor, verdicts=verdicts, clock=self.clock)
         if final == VerdictKind.DENY:
@@ -72,9 +78,13 @@ class Applier:
         touched = self._execute(session, record, actor)
         record.status, record.applied_at = "applied", self.clock.now()
         audit.append(
-            session, actor=actor.name, action="plan.applied", subject=f"plan/{record.digest}",
+            session,
+            actor=actor.name,
+            action="plan.applied",
+            subject=f"plan/{record.digest}",
             data={
-                "environment": record.environment, "project": record.project,
+                "environment": record.environment,
+                "project": record.project,
                 "documents": [
                     f"{d['kind']}/{d['name']}" for d in record.body["effects"]["put_documents"]
                 ],
@@ -126,36 +136,61 @@ class Applier:
             self._apply_organisation(session, org)
         for doc in effects["delete_documents"]:
             found = inventory.get_document(
-                session, kind=doc["kind"], name=doc["name"], environment=doc["environment"],
-                project=doc["project"], label=doc["label"],
+                session,
+                kind=doc["kind"],
+                name=doc["name"],
+                environment=doc["environment"],
+                project=doc["project"],
+                label=doc["label"],
             )
             if found is not None:
                 inventory.delete_document(
-                    session, found, actor=actor.name, plan_digest=record.digest, ids=self.ids,
+                    session,
+                    found,
+                    actor=actor.name,
+                    plan_digest=record.digest,
+                    ids=self.ids,
                     clock=self.clock,
                 )
         for doc in effects["put_documents"]:
             inventory.put_document(
-                session, kind=doc["kind"], name=doc["name"], body=doc["body"], actor=actor.name,
-                plan_digest=record.digest, ids=self.ids, clock=self.clock,
-                environment=doc["environment"], project=doc["project"], label=doc["label"],
+                session,
+                kind=doc["kind"],
+                name=doc["name"],
+                body=doc["body"],
+                actor=actor.name,
+                plan_digest=record.digest,
+                ids=self.ids,
+                clock=self.clock,
+                environment=doc["environment"],
+                project=doc["project"],
+                label=doc["label"],
                 owner=doc["owner"],
             )
         touched: list[str] = []
         for res in effects["put_resources"]:
             row = inventory.put_desired(
-                session, environment=env, project=project, name=res["name"], type=res["type"],
-                provider=res["provider"], workload=res["workload"], spec=res["spec"],
-                depends_on=res["depends_on"], refs=res["refs"], ids=self.ids, clock=self.clock,
+                session,
+                environment=env,
+                project=project,
+                name=res["name"],
+                type=res["type"],
+                provider=res["provider"],
+                workload=res["workload"],
+                spec=res["spec"],
+                depends_on=res["depends_on"],
+                refs=res["refs"],
+                ids=self.ids,
+                clock=self.clock,
             )
             touched.append(row.id)
         for rel in effects["release_resources"]:
-            found = inventory.resources_by_name(
+            claimed = inventory.resources_by_name(
                 session, environment=env, project=project, names=[rel["name"]]
             ).get(rel["name"])
-            if found is not None:
-                inventory.release(session, found, ref=rel["ref"], clock=self.clock)
-                touched.append(found.id)
+            if claimed is not None:
+                inventory.release(session, claimed, ref=rel["ref"], clock=self.clock)
+                touched.append(claimed.id)
         return touched
 
     def _apply_organisation(self, session: Session, org: dict[str, Any]) -> None:
@@ -168,7 +203,10 @@ class Applier:
         elif org["kind"] == "Environment":
             tier = spec.get("tier", "dev")
             identity.upsert_environment(
-                session, name=org["name"], tier=tier,
+                session,
+                name=org["name"],
+                tier=tier,
                 protected=bool(spec.get("protected", tier == "prod")),
-                region=spec.get("region", "local"), **common,
+                region=spec.get("region", "local"),
+                **common,
             )

@@ -35,19 +35,31 @@ __all__ = [
 OPEN_STATUSES = ("planned", "needs_approval", "approved")
 
 
-def plan_view(session: Session, *, environment: str, project: str, team: str, body: dict[str, Any]) -> PlanView:
+def plan_view(
+    session: Session, *, environment: str, project: str, team: str, body: dict[str, Any]
+) -> PlanView:
     """Build what gates see of a plan."""
     env = identity.get_environment(session, environment)
     return PlanView(
-        environment=environment, environment_tier=env.tier, environment_protected=env.protected,
-        project=project, team=team, changes=tuple(body.get("changes", [])),
+        environment=environment,
+        environment_tier=env.tier,
+        environment_protected=env.protected,
+        project=project,
+        team=team,
+        changes=tuple(body.get("changes", [])),
         violations=tuple(body.get("violations", [])),
     )
 
 
 def evaluate(
-    session: Session, pipeline: GatePipeline, *, actor: Actor, environment: str, project: str,
-    team: str, body: dict[str, Any],
+    session: Session,
+    pipeline: GatePipeline,
+    *,
+    actor: Actor,
+    environment: str,
+    project: str,
+    team: str,
+    body: dict[str, Any],
 ) -> list[Verdict]:
     """Run every configured gate over a plan body."""
     view = plan_view(session, environment=environment, project=project, team=team, body=body)
@@ -55,7 +67,9 @@ def evaluate(
 
 
 def _status_for(outcome: VerdictKind) -> str:
-    return {VerdictKind.DENY: "denied", VerdictKind.NEEDS_APPROVAL: "needs_approval"}.get(outcome, "planned")
+    return {VerdictKind.DENY: "denied", VerdictKind.NEEDS_APPROVAL: "needs_approval"}.get(
+        outcome, "planned"
+    )
 
 
 def store_plan(
@@ -74,30 +88,51 @@ def store_plan(
         "conflicts": draft.conflicts,
     }
     verdicts = evaluate(
-        session, pipeline, actor=actor, environment=draft.environment, project=draft.project,
-        team=draft.team, body=body,
+        session,
+        pipeline,
+        actor=actor,
+        environment=draft.environment,
+        project=draft.project,
+        team=draft.team,
+        body=body,
     )
     if draft.conflicts:
-        verdicts.append(Verdict(
-            "template-upgrade", VerdictKind.DENY,
-            tuple(f"upgrade conflict at {c.get('path')}" for c in draft.conflicts),
-            ("change the overrides so they agree with the new template version, then plan again",),
-        ))
+        verdicts.append(
+            Verdict(
+                "template-upgrade",
+                VerdictKind.DENY,
+                tuple(f"upgrade conflict at {c.get('path')}" for c in draft.conflicts),
+                (
+                    "change the overrides so they agree with the new template version, "
+                    "then plan again",
+                ),
+            )
+        )
     outcome = combine(verdicts)
     body["verdicts"] = [v.as_dict() for v in verdicts]
     record = existing or PlanRecord(digest=plan_digest)
     record.environment, record.project, record.actor = draft.environment, draft.project, actor.name
-    record.created_at, record.status, record.outcome = clock.now(), _status_for(outcome), outcome.value
+    record.created_at, record.status, record.outcome = (
+        clock.now(),
+        _status_for(outcome),
+        outcome.value,
+    )
     record.body, record.inputs = body, draft.inputs
     if existing is None:
         session.add(record)
     audit.append(
-        session, actor=actor.name, action="plan.created", subject=f"plan/{plan_digest}",
+        session,
+        actor=actor.name,
+        action="plan.created",
+        subject=f"plan/{plan_digest}",
         data={
-            "environment": draft.environment, "project": draft.project, "outcome": outcome.value,
+            "environment": draft.environment,
+            "project": draft.project,
+            "outcome": outcome.value,
             "changes": [
                 {"kind": c.kind, "name": c.name, "action": c.action}
-                for c in draft.changes if c.action != "no-op"
+                for c in draft.changes
+                if c.action != "no-op"
             ],
             "verdicts": body["verdicts"],
         },
@@ -117,13 +152,23 @@ def get_plan(session: Session, plan_digest: str) -> PlanRecord:
 
 def approvals_of(session: Session, plan_digest: str) -> list[ApprovalRecord]:
     """Return the approvals recorded for a plan, oldest first."""
-    stmt = select(ApprovalRecord).where(ApprovalRecord.digest == plan_digest).order_by(ApprovalRecord.at)
+    stmt = (
+        select(ApprovalRecord)
+        .where(ApprovalRecord.digest == plan_digest)
+        .order_by(ApprovalRecord.at)
+    )
     return list(session.scalars(stmt))
 
 
 def record_approval(
-    session: Session, record: PlanRecord, *, approver: Actor, approve: bool, reason: str,
-    ids: IdFactory, clock: Clock,
+    session: Session,
+    record: PlanRecord,
+    *,
+    approver: Actor,
+    approve: bool,
+    reason: str,
+    ids: IdFactory,
+    clock: Clock,
 ) -> None:
     """Record a human's approval or rejection of a plan waiting for one."""
     if not approver.has_role(Role.PLATFORM_ENGINEER):
@@ -133,16 +178,27 @@ def record_approval(
     if record.status not in ("needs_approval", "planned"):
         raise Conflict(f"plan {record.digest[:12]} is {record.status}: nothing to approve")
     if record.outcome != VerdictKind.NEEDS_APPROVAL.value:
-        raise Conflict(f"plan {record.digest[:12]} does not need approval (outcome {record.outcome})")
+        raise Conflict(
+            f"plan {record.digest[:12]} does not need approval (outcome {record.outcome})"
+        )
     decision = "approve" if approve else "reject"
-    session.add(ApprovalRecord(
-        id=ids.new("apr"), digest=record.digest, approver=approver.name, decision=decision,
-        reason=reason, at=clock.now(),
-    ))
+    session.add(
+        ApprovalRecord(
+            id=ids.new("apr"),
+            digest=record.digest,
+            approver=approver.name,
+            decision=decision,
+            reason=reason,
+            at=clock.now(),
+        )
+    )
     record.status = "approved" if approve else "rejected"
     audit.append(
-        session, actor=approver.name, action=f"plan.{'approved' if approve else 'rejected'}",
-        subject=f"plan/{record.digest}", data={"reason": reason, "requested_by": record.actor},
+        session,
+        actor=approver.name,
+        action=f"plan.{'approved' if approve else 'rejected'}",
+        subject=f"plan/{record.digest}",
+        data={"reason": reason, "requested_by": record.actor},
         clock=clock,
     )
 
@@ -157,7 +213,10 @@ def decide(
     if outcome == VerdictKind.NEEDS_APPROVAL and approved:
         final = VerdictKind.ALLOW
     entry = audit.append(
-        session, actor=actor.name, action="plan.decision", subject=f"plan/{record.digest}",
+        session,
+        actor=actor.name,
+        action="plan.decision",
+        subject=f"plan/{record.digest}",
         data={
             "outcome": outcome.value,
             "decision": final.value,
@@ -176,7 +235,9 @@ def decide(
 
 def list_plans(session: Session, *, limit: int, page_token: str | None) -> Page[PlanRecord]:
     """Return a page of plans."""
-    return paginate(session, select(PlanRecord), PlanRecord.digest, limit=limit, page_token=page_token)
+    return paginate(
+        session, select(PlanRecord), PlanRecord.digest, limit=limit, page_token=page_token
+    )
 
 
 def list_pending(session: Session, *, limit: int, page_token: str | None) -> Page[PlanRecord]:

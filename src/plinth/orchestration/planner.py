@@ -69,7 +69,9 @@ class Planner:
             elif doc.kind in ORG_KINDS:
                 self._plan_org_document(session, draft, doc)
             else:
-                raise SpecError([Issue(f"kind {doc.kind} cannot be applied", "$.kind", doc.index, doc.file)])
+                raise SpecError(
+                    [Issue(f"kind {doc.kind} cannot be applied", "$.kind", doc.index, doc.file)]
+                )
         if workloads:
             self._plan_workloads(session, draft, workloads)
         return draft
@@ -100,13 +102,23 @@ class Planner:
         action = "create" if record is None else "update"
         draft.changes.append(
             Change(
-                kind=kind, name=_shown(name, label), action=action,
-                before=record.body if record else None, after=body,
+                kind=kind,
+                name=_shown(name, label),
+                action=action,
+                before=record.body if record else None,
+                after=body,
             )
         )
         draft.effects.put_documents.append(
-            {"kind": kind, "name": name, "environment": env, "project": project, "label": label,
-             "owner": owner, "body": body}
+            {
+                "kind": kind,
+                "name": name,
+                "environment": env,
+                "project": project,
+                "label": label,
+                "owner": owner,
+                "body": body,
+            }
         )
 
     def _plan_org_document(self, session: Session, draft: PlanDraft, doc: Document) -> None:
@@ -118,13 +130,22 @@ class Planner:
             label = version.version
             existing = inventory.get_document(session, kind="Template", name=doc.name, label=label)
             if existing is not None and existing.digest != digest(doc.raw):
-                raise SpecError([Issue(
-                    f"template {doc.name} version {label} is already published and versions are "
-                    "immutable: publish it under a new version",
-                    "$.spec.version", doc.index, doc.file,
-                )])
+                raise SpecError(
+                    [
+                        Issue(
+                            f"template {doc.name} version {label} is already published "
+                            "and versions are "
+                            "immutable: publish it under a new version",
+                            "$.spec.version",
+                            doc.index,
+                            doc.file,
+                        )
+                    ]
+                )
         else:
-            draft.effects.organisation.append({"kind": doc.kind, "name": doc.name, "spec": doc.spec})
+            draft.effects.organisation.append(
+                {"kind": doc.kind, "name": doc.name, "spec": doc.spec}
+            )
         self._document_change(
             session, draft, kind=doc.kind, name=doc.name, body=doc.raw, scoped=False, label=label
         )
@@ -133,7 +154,10 @@ class Planner:
         self, session: Session, draft: PlanDraft, doc: Document, request: PlanRequest
     ) -> list[tuple[Document, str]]:
         rendered = render_application(
-            session, doc, environment=draft.environment, project=draft.project,
+            session,
+            doc,
+            environment=draft.environment,
+            project=draft.project,
             upgrade=request.upgrade,
         )
         draft.inputs.update(rendered.inputs)
@@ -144,8 +168,12 @@ class Planner:
         )
         rendered_names = {w.name for w in rendered.workloads}
         for old in inventory.list_documents(
-            session, kind="Workload", environment=draft.environment, project=draft.project,
-            owner=doc.name, limit=500,
+            session,
+            kind="Workload",
+            environment=draft.environment,
+            project=draft.project,
+            owner=doc.name,
+            limit=500,
         ).items:
             if old.name not in rendered_names:
                 self._plan_delete_workload(session, draft, old.name)
@@ -160,17 +188,34 @@ class Planner:
         claims: dict[str, set[str]] = {}
         for doc, owner in workloads:
             existing = inventory.get_document(
-                session, kind="Workload", name=doc.name, environment=draft.environment,
+                session,
+                kind="Workload",
+                name=doc.name,
+                environment=draft.environment,
                 project=draft.project,
             )
             if existing is not None and existing.owner != owner:
                 held = f"application {existing.owner!r}" if existing.owner else "a standalone spec"
-                raise SpecError([Issue(
-                    f"workload {doc.name!r} already exists in {draft.environment}/{draft.project}, "
-                    f"managed by {held}", "$.metadata.name", doc.index, doc.file,
-                )])
+                raise SpecError(
+                    [
+                        Issue(
+                            f"workload {doc.name!r} already exists in "
+                            f"{draft.environment}/{draft.project}, "
+                            f"managed by {held}",
+                            "$.metadata.name",
+                            doc.index,
+                            doc.file,
+                        )
+                    ]
+                )
             self._document_change(
-                session, draft, kind="Workload", name=doc.name, body=doc.raw, scoped=True, owner=owner
+                session,
+                draft,
+                kind="Workload",
+                name=doc.name,
+                body=doc.raw,
+                scoped=True,
+                owner=owner,
             )
             translated = translate_workload(doc)
             for spec in translated:
@@ -197,79 +242,131 @@ class Planner:
         provider = self.registry.for_type(spec.type)
         draft.inputs[f"res:{spec.name}"] = resource_input(record)
         desired = Resource(
-            id=record.id if record else "", type=spec.type, name=spec.name,
-            environment=draft.environment, project=draft.project, spec=spec.spec,
+            id=record.id if record else "",
+            type=spec.type,
+            name=spec.name,
+            environment=draft.environment,
+            project=draft.project,
+            spec=spec.spec,
         )
         observed = None
         if record is not None and not record.deleting:
             observed = Observation(
-                exists=True, phase=record.phase, state=dict(record.state or {}),
+                exists=True,
+                phase=record.phase,
+                state=dict(record.state or {}),
                 applied_digest=digest(record.desired),
             )
         verdict = provider.plan(desired, observed)
         action = verdict.action.value
         reasons = list(verdict.reasons)
-        if record is not None and action == ChangeAction.UPDATE.value and record.desired == spec.spec:
+        if (
+            record is not None
+            and action == ChangeAction.UPDATE.value
+            and record.desired == spec.spec
+        ):
             action, reasons = ChangeAction.NOOP.value, []
         new_refs = sorted(set(record.refs or []) | set(refs)) if record else sorted(refs)
         draft.changes.append(
             Change(
-                kind="Resource", type=spec.type, name=spec.name, action=action,
+                kind="Resource",
+                type=spec.type,
+                name=spec.name,
+                action=action,
                 before=record.desired if record and not record.deleting else None,
-                after=spec.spec, reasons=reasons,
+                after=spec.spec,
+                reasons=reasons,
             )
         )
-        if action != ChangeAction.NOOP.value or (record is not None and new_refs != sorted(record.refs or [])):
+        if action != ChangeAction.NOOP.value or (
+            record is not None and new_refs != sorted(record.refs or [])
+        ):
             draft.effects.put_resources.append(
-                {"name": spec.name, "type": spec.type, "provider": provider.name,
-                 "workload": spec.workload or "", "spec": spec.spec,
-                 "depends_on": sorted(spec.depends_on), "refs": refs,
-                 "replace": action == ChangeAction.REPLACE.value}
+                {
+                    "name": spec.name,
+                    "type": spec.type,
+                    "provider": provider.name,
+                    "workload": spec.workload or "",
+                    "spec": spec.spec,
+                    "depends_on": sorted(spec.depends_on),
+                    "refs": refs,
+                    "replace": action == ChangeAction.REPLACE.value,
+                }
             )
 
     def _plan_release(self, draft: PlanDraft, record: ResourceRecord, *, ref: str) -> None:
         draft.inputs[f"res:{record.name}"] = resource_input(record)
         remaining = [r for r in (record.refs or []) if r != ref]
         if remaining:
-            draft.changes.append(Change(
-                kind="Resource", type=record.type, name=record.name, action="no-op",
-                reasons=[f"still used by {', '.join(remaining)}"],
-            ))
+            draft.changes.append(
+                Change(
+                    kind="Resource",
+                    type=record.type,
+                    name=record.name,
+                    action="no-op",
+                    reasons=[f"still used by {', '.join(remaining)}"],
+                )
+            )
         else:
-            draft.changes.append(Change(
-                kind="Resource", type=record.type, name=record.name, action="delete",
-                before=record.desired, reasons=[f"no longer declared by {ref}"],
-            ))
+            draft.changes.append(
+                Change(
+                    kind="Resource",
+                    type=record.type,
+                    name=record.name,
+                    action="delete",
+                    before=record.desired,
+                    reasons=[f"no longer declared by {ref}"],
+                )
+            )
         draft.effects.release_resources.append({"name": record.name, "ref": ref})
 
     # -- deletion -----------------------------------------------------------------------
 
     def _plan_delete(self, session: Session, draft: PlanDraft, kind: str, name: str) -> None:
         if kind not in DELETABLE:
-            raise InvalidInput(f"deleting a {kind} is not supported; deletable kinds: {', '.join(DELETABLE)}")
+            raise InvalidInput(
+                f"deleting a {kind} is not supported; deletable kinds: {', '.join(DELETABLE)}"
+            )
         if kind == "Workload":
             record = inventory.require_document(
-                session, kind="Workload", name=name, environment=draft.environment, project=draft.project
+                session,
+                kind="Workload",
+                name=name,
+                environment=draft.environment,
+                project=draft.project,
             )
             if record.owner:
                 raise InvalidInput(
-                    f"workload {name!r} belongs to application {record.owner!r}: delete the application"
+                    f"workload {name!r} belongs to application {record.owner!r}: "
+                    "delete the application"
                 )
             self._plan_delete_workload(session, draft, name)
             return
         app = inventory.require_document(
-            session, kind="Application", name=name, environment=draft.environment, project=draft.project
+            session,
+            kind="Application",
+            name=name,
+            environment=draft.environment,
+            project=draft.project,
         )
         self._delete_document(draft, app.kind, app.name, app.digest, app.body)
         for workload in inventory.list_documents(
-            session, kind="Workload", environment=draft.environment, project=draft.project,
-            owner=name, limit=500,
+            session,
+            kind="Workload",
+            environment=draft.environment,
+            project=draft.project,
+            owner=name,
+            limit=500,
         ).items:
             self._plan_delete_workload(session, draft, workload.name)
 
     def _plan_delete_workload(self, session: Session, draft: PlanDraft, name: str) -> None:
         record = inventory.require_document(
-            session, kind="Workload", name=name, environment=draft.environment, project=draft.project
+            session,
+            kind="Workload",
+            name=name,
+            environment=draft.environment,
+            project=draft.project,
         )
         self._delete_document(draft, "Workload", name, record.digest, record.body)
         for resource in inventory.resources_of(
@@ -285,8 +382,13 @@ class Planner:
         draft.inputs[f"doc:{key}"] = doc_digest
         draft.changes.append(Change(kind=kind, name=name, action="delete", before=body))
         draft.effects.delete_documents.append(
-            {"kind": kind, "name": name, "environment": draft.environment, "project": draft.project,
-             "label": ""}
+            {
+                "kind": kind,
+                "name": name,
+                "environment": draft.environment,
+                "project": draft.project,
+                "label": "",
+            }
         )
 
 

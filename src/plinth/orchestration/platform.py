@@ -7,6 +7,7 @@ calls these methods and nothing else. Each method owns one transaction.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,6 +27,7 @@ from plinth.core.secrets import SecretBox, load_or_create_key
 from plinth.infrastructure.providers.base import LogSource, ProviderContext, Resource
 from plinth.infrastructure.providers.registry import ProviderRegistry
 from plinth.infrastructure.store.db import Database
+from plinth.infrastructure.store.pagination import Page
 from plinth.orchestration import decisions, views
 from plinth.orchestration.applications import template_versions
 from plinth.orchestration.applier import Applier
@@ -36,7 +38,7 @@ from plinth.orchestration.reconciler import Reconciler
 from plinth.orchestration.seed import seed_demo, seed_templates
 from plinth.orchestration.workers import WorkQueue
 
-__all__ = ["Platform", "Listing"]
+__all__ = ["Listing", "Platform"]
 
 log = logging.getLogger(__name__)
 
@@ -68,10 +70,13 @@ class Platform:
         self.box = SecretBox(self.secret_key)
         self.db = Database(settings.resolved_database_url())
         context = ProviderContext(
-            data_dir=settings.data_dir.resolve(), secret_key=self.secret_key,
+            data_dir=settings.data_dir.resolve(),
+            secret_key=self.secret_key,
             settings={
                 "postgres_url": settings.postgres_url,
-                "postgres_bin_dir": str(settings.postgres_bin_dir) if settings.postgres_bin_dir else None,
+                "postgres_bin_dir": str(settings.postgres_bin_dir)
+                if settings.postgres_bin_dir
+                else None,
             },
         )
         self.registry = registry or ProviderRegistry.from_entry_points(context)
@@ -79,12 +84,17 @@ class Platform:
         self.planner = Planner(self.registry)
         self.applier = Applier(pipeline=self.pipeline, ids=self.ids, clock=self.clock)
         self.reconciler = Reconciler(
-            db=self.db, registry=self.registry, box=self.box, clock=self.clock,
+            db=self.db,
+            registry=self.registry,
+            box=self.box,
+            clock=self.clock,
             interval=settings.reconcile_interval_s,
         )
         self.queue = WorkQueue(
-            handler=self.reconciler.reconcile, sweep=self._all_resource_ids,
-            on_outputs_changed=self._dependents, interval=settings.reconcile_interval_s,
+            handler=self.reconciler.reconcile,
+            sweep=self._all_resource_ids,
+            on_outputs_changed=self._dependents,
+            interval=settings.reconcile_interval_s,
             workers=settings.reconcile_workers,
         )
 
@@ -157,12 +167,19 @@ class Platform:
             self.queue.enqueue(resource_id)
         return {"status": result.status, "plan": plan, "decision": {"seq": plan["decision_seq"]}}
 
-    def review(self, actor: Actor, plan_digest: str, *, approve: bool, reason: str) -> dict[str, Any]:
+    def review(
+        self, actor: Actor, plan_digest: str, *, approve: bool, reason: str
+    ) -> dict[str, Any]:
         """Approve or reject a plan that waits for a human."""
         with self.db.transaction() as session:
             record = decisions.get_plan(session, plan_digest)
             decisions.record_approval(
-                session, record, approver=actor, approve=approve, reason=reason, ids=self.ids,
+                session,
+                record,
+                approver=actor,
+                approve=approve,
+                reason=reason,
+                ids=self.ids,
                 clock=self.clock,
             )
             return {"status": record.status, "plan": decisions.plan_as_dict(session, record)}
@@ -177,18 +194,29 @@ class Platform:
         with self.db.transaction() as session:
             lister = decisions.list_pending if pending else decisions.list_plans
             page = lister(session, limit=limit, page_token=page_token)
-            return Listing([decisions.plan_as_dict(session, p) for p in page.items], page.next_page_token)
+            return Listing(
+                [decisions.plan_as_dict(session, p) for p in page.items], page.next_page_token
+            )
 
     # -- reads ------------------------------------------------------------------------
 
     def list_workloads(
-        self, *, kind: str, environment: str | None, project: str | None, limit: int,
+        self,
+        *,
+        kind: str,
+        environment: str | None,
+        project: str | None,
+        limit: int,
         page_token: str | None,
     ) -> Listing:
         """Return a page of workloads or applications with their status."""
         with self.db.transaction() as session:
             page = inventory.list_documents(
-                session, kind=kind, environment=environment, project=project, limit=limit,
+                session,
+                kind=kind,
+                environment=environment,
+                project=project,
+                limit=limit,
                 page_token=page_token,
             )
             items = [self._summary(session, kind, r) for r in page.items]
@@ -199,19 +227,31 @@ class Platform:
             return views.workload_summary(session, record)
         status = record.body.get("status", {})
         return {
-            "name": record.name, "environment": record.environment, "project": record.project,
-            "template": status.get("template"), "template_version": status.get("templateVersion"),
-            "parameters": status.get("parameters"), "overrides": record.body["spec"].get("overrides", []),
-            "revision": record.revision, "updated_at": record.updated_at,
+            "name": record.name,
+            "environment": record.environment,
+            "project": record.project,
+            "template": status.get("template"),
+            "template_version": status.get("templateVersion"),
+            "parameters": status.get("parameters"),
+            "overrides": record.body["spec"].get("overrides", []),
+            "revision": record.revision,
+            "updated_at": record.updated_at,
             "workloads": [
-                w.name for w in inventory.list_documents(
-                    session, kind="Workload", environment=record.environment, project=record.project,
-                    owner=record.name, limit=500,
+                w.name
+                for w in inventory.list_documents(
+                    session,
+                    kind="Workload",
+                    environment=record.environment,
+                    project=record.project,
+                    owner=record.name,
+                    limit=500,
                 ).items
             ],
         }
 
-    def _workload_record(self, session: Any, kind: str, name: str, environment: str, project: str | None) -> Any:
+    def _workload_record(
+        self, session: Any, kind: str, name: str, environment: str, project: str | None
+    ) -> Any:
         if project:
             return inventory.require_document(
                 session, kind=kind, name=name, environment=environment, project=project
@@ -223,7 +263,12 @@ class Platform:
         return matches[0]
 
     def workload(
-        self, name: str, *, kind: str = "Workload", environment: str, project: str | None,
+        self,
+        name: str,
+        *,
+        kind: str = "Workload",
+        environment: str,
+        project: str | None,
         describe: bool = False,
     ) -> dict[str, Any]:
         """Return one workload (or application) with its resources, events and history."""
@@ -238,13 +283,24 @@ class Platform:
         with self.db.transaction() as session:
             record = self._workload_record(session, "Workload", name, environment, project)
             resources = [
-                r for r in inventory.resources_of(
+                r
+                for r in inventory.resources_of(
                     session, environment=record.environment, project=record.project, workload=name
-                ) if r.workload == name
+                )
+                if r.workload == name
             ]
             snapshots = [
-                (Resource(id=r.id, type=r.type, name=r.name, environment=r.environment,
-                          project=r.project, spec=r.desired), dict(r.state or {}))
+                (
+                    Resource(
+                        id=r.id,
+                        type=r.type,
+                        name=r.name,
+                        environment=r.environment,
+                        project=r.project,
+                        spec=r.desired,
+                    ),
+                    dict(r.state or {}),
+                )
                 for r in resources
             ]
         lines: list[str] = []
@@ -260,9 +316,15 @@ class Platform:
         """Return a page of resources."""
         with self.db.transaction() as session:
             page = inventory.list_resources(
-                session, environment=environment, project=project, limit=limit, page_token=page_token
+                session,
+                environment=environment,
+                project=project,
+                limit=limit,
+                page_token=page_token,
             )
-            return Listing([views.resource_as_dict(r, self.box) for r in page.items], page.next_page_token)
+            return Listing(
+                [views.resource_as_dict(r, self.box) for r in page.items], page.next_page_token
+            )
 
     def audit_log(self, *, limit: int, page_token: str | None) -> Listing:
         """Return a page of audit records, oldest first."""
@@ -278,14 +340,23 @@ class Platform:
     def templates(self) -> list[dict[str, Any]]:
         """Return every template with its versions."""
         with self.db.transaction() as session:
-            names = sorted({r.name for r in inventory.list_documents(session, kind="Template", limit=500).items})
+            names = sorted(
+                {
+                    r.name
+                    for r in inventory.list_documents(session, kind="Template", limit=500).items
+                }
+            )
             result = []
             for name in names:
                 versions = sorted(template_versions(session, name), key=lambda v: v.version_key)
-                result.append({
-                    "name": name, "latest_version": versions[-1].version,
-                    "versions": [v.version for v in versions], "description": versions[-1].description,
-                })
+                result.append(
+                    {
+                        "name": name,
+                        "latest_version": versions[-1].version,
+                        "versions": [v.version for v in versions],
+                        "description": versions[-1].description,
+                    }
+                )
             return result
 
     def template(self, name: str, version: str | None) -> dict[str, Any]:
@@ -294,20 +365,31 @@ class Platform:
             versions = sorted(template_versions(session, name), key=lambda v: v.version_key)
         if not versions:
             raise NotFound(f"no template named {name!r}")
-        chosen = versions[-1] if version is None else next((v for v in versions if v.version == version), None)
+        chosen = (
+            versions[-1]
+            if version is None
+            else next((v for v in versions if v.version == version), None)
+        )
         if chosen is None:
             raise NotFound(f"template {name!r} has no version {version!r}")
         return {
-            "name": chosen.name, "version": chosen.version, "description": chosen.description,
-            "parameters_schema": chosen.parameters_schema, "bounds": chosen.bounds,
-            "workloads": chosen.workloads, "versions": [v.version for v in versions], "raw": chosen.raw,
+            "name": chosen.name,
+            "version": chosen.version,
+            "description": chosen.description,
+            "parameters_schema": chosen.parameters_schema,
+            "bounds": chosen.bounds,
+            "workloads": chosen.workloads,
+            "versions": [v.version for v in versions],
+            "raw": chosen.raw,
         }
 
     def organisation(self, kind: str, *, limit: int, page_token: str | None) -> Listing:
         """Return a page of teams, projects, environments or users."""
-        listers = {
-            "teams": identity.list_teams, "projects": identity.list_projects,
-            "environments": identity.list_environments, "users": identity.list_users,
+        listers: dict[str, Callable[..., Page[Any]]] = {
+            "teams": identity.list_teams,
+            "projects": identity.list_projects,
+            "environments": identity.list_environments,
+            "users": identity.list_users,
         }
         with self.db.transaction() as session:
             page = listers[kind](session, limit=limit, page_token=page_token)
@@ -323,4 +405,6 @@ class Platform:
 
 
 def _row_dict(row: Any) -> dict[str, Any]:
-    return {c.key: getattr(row, c.key) for c in row.__table__.columns if c.key not in ("token_hash",)}
+    return {
+        c.key: getattr(row, c.key) for c in row.__table__.columns if c.key not in ("token_hash",)
+    }

@@ -61,7 +61,12 @@ class Reconciler:
     """Reconciles resources one id at a time."""
 
     def __init__(
-        self, *, db: Database, registry: ProviderRegistry, box: SecretBox, clock: Clock,
+        self,
+        *,
+        db: Database,
+        registry: ProviderRegistry,
+        box: SecretBox,
+        clock: Clock,
         interval: float = 5.0,
     ) -> None:
         self.db, self.registry, self.box, self.clock = db, registry, box, clock
@@ -80,8 +85,12 @@ class Reconciler:
         if resolved is None:
             return Result(1.0)
         resource = Resource(
-            id=snap.id, type=snap.resource.type, name=snap.resource.name,
-            environment=snap.resource.environment, project=snap.resource.project, spec=resolved,
+            id=snap.id,
+            type=snap.resource.type,
+            name=snap.resource.name,
+            environment=snap.resource.environment,
+            project=snap.resource.project,
+            spec=resolved,
         )
         try:
             observed = provider.observe(resource, snap.state)
@@ -111,19 +120,31 @@ class Reconciler:
             if record is None:
                 return None, None
             now = self.clock.now()
-            if record.next_attempt_at is not None and record.next_attempt_at > now and not record.deleting:
+            if (
+                record.next_attempt_at is not None
+                and record.next_attempt_at > now
+                and not record.deleting
+            ):
                 return None, None
             if record.phase == "failed" and record.observed_generation == record.generation:
                 return None, None
             snap = _Snapshot(
                 id=record.id,
                 resource=Resource(
-                    id=record.id, type=record.type, name=record.name, environment=record.environment,
-                    project=record.project, spec=record.desired,
+                    id=record.id,
+                    type=record.type,
+                    name=record.name,
+                    environment=record.environment,
+                    project=record.project,
+                    spec=record.desired,
                 ),
-                desired=dict(record.desired), generation=record.generation,
-                observed_generation=record.observed_generation, deleting=record.deleting,
-                state=dict(record.state or {}), phase=record.phase, failures=record.failures,
+                desired=dict(record.desired),
+                generation=record.generation,
+                observed_generation=record.observed_generation,
+                deleting=record.deleting,
+                state=dict(record.state or {}),
+                phase=record.phase,
+                failures=record.failures,
                 depends_on=list(record.depends_on or []),
             )
             if record.deleting:
@@ -138,7 +159,9 @@ class Reconciler:
 
     def _resolve(self, session: Any, record: ResourceRecord) -> dict[str, Any]:
         deps = inventory.resources_by_name(
-            session, environment=record.environment, project=record.project,
+            session,
+            environment=record.environment,
+            project=record.project,
             names=list(record.depends_on or []),
         )
         outputs: dict[str, dict[str, Any]] = {}
@@ -170,16 +193,24 @@ class Reconciler:
 
     # -- writing --------------------------------------------------------------------
 
-    def _save(self, snap: _Snapshot, observed: Observation, *, reason: str | None, message: str) -> Result:
+    def _save(
+        self, snap: _Snapshot, observed: Observation, *, reason: str | None, message: str
+    ) -> Result:
         secret = {k: v for k, v in observed.outputs.items() if k in observed.secret_outputs}
         public = {k: v for k, v in observed.outputs.items() if k not in observed.secret_outputs}
         with self.db.transaction() as session:
             record = session.get(ResourceRecord, snap.id)
             if record is None:
                 return Result(None)
-            changed = public != (record.outputs or {}) or bool(secret) != bool(record.sealed_outputs)
+            changed = public != (record.outputs or {}) or bool(secret) != bool(
+                record.sealed_outputs
+            )
             if secret:
-                old = json.loads(self.box.open(record.sealed_outputs)) if record.sealed_outputs else {}
+                old = (
+                    json.loads(self.box.open(record.sealed_outputs))
+                    if record.sealed_outputs
+                    else {}
+                )
                 changed = changed or old != secret
                 if old != secret:
                     record.sealed_outputs = self.box.seal(json.dumps(secret, sort_keys=True))
@@ -194,12 +225,17 @@ class Reconciler:
                 record.observed_generation = snap.generation
             record.updated_at = self.clock.now()
             if reason is not None:
-                inventory.add_event(session, record, reason=reason, message=message, at=self.clock.now())
+                inventory.add_event(
+                    session, record, reason=reason, message=message, at=self.clock.now()
+                )
                 if reason == "Repaired":
                     audit.append(
-                        session, actor="reconciler", action="resource.repaired",
+                        session,
+                        actor="reconciler",
+                        action="resource.repaired",
                         subject=f"resource/{record.environment}/{record.project}/{record.name}",
-                        data={"message": message}, clock=self.clock,
+                        data={"message": message},
+                        clock=self.clock,
                     )
             again = record.generation != snap.generation
         return Result(0.0 if again else self.interval, outputs_changed=changed)
@@ -223,7 +259,10 @@ class Reconciler:
                 record.next_attempt_at = self.clock.now() + timedelta(seconds=delay)
             if first or permanent:
                 inventory.add_event(
-                    session, record, reason="Failed" if permanent else "Retrying", message=message,
+                    session,
+                    record,
+                    reason="Failed" if permanent else "Retrying",
+                    message=message,
                     at=self.clock.now(),
                 )
         return Result(delay)
@@ -233,10 +272,15 @@ class Reconciler:
             record = session.get(ResourceRecord, snap.id)
             if record is None or not record.deleting:
                 return
-            inventory.add_event(session, record, reason="Deleted", message="destroyed", at=self.clock.now())
+            inventory.add_event(
+                session, record, reason="Deleted", message="destroyed", at=self.clock.now()
+            )
             audit.append(
-                session, actor="reconciler", action="resource.destroyed",
+                session,
+                actor="reconciler",
+                action="resource.destroyed",
                 subject=f"resource/{record.environment}/{record.project}/{record.name}",
-                data={"type": record.type}, clock=self.clock,
+                data={"type": record.type},
+                clock=self.clock,
             )
             session.delete(record)

@@ -36,7 +36,8 @@ DEMO_USERS: dict[str, tuple[str, str, list[Grant]]] = {
     "sam": ("Sam, security and compliance", Persona.SECURITY, [Grant(Role.SECURITY_AUDITOR)]),
     "dana": ("Dana, ML engineer", Persona.ML_ENGINEER, [Grant(Role.ML_ENGINEER, "ml-research")]),
     "rita": (
-        "Rita, release manager", Persona.APP_DEVELOPER,
+        "Rita, release manager",
+        Persona.APP_DEVELOPER,
         [Grant(Role.RELEASE_MANAGER, "payments"), Grant(Role.DEVELOPER, "payments")],
     ),
 }
@@ -47,17 +48,30 @@ def seed_templates(session: Session, *, ids: IdFactory, clock: Clock) -> list[st
     published = []
     for raw in builtin_templates():
         version = TemplateVersion.from_document(raw)
-        if inventory.get_document(session, kind="Template", name=version.name, label=version.version):
+        if inventory.get_document(
+            session, kind="Template", name=version.name, label=version.version
+        ):
             continue
         inventory.put_document(
-            session, kind="Template", name=version.name, body=raw, actor="system",
-            plan_digest="", ids=ids, clock=clock, label=version.version,
+            session,
+            kind="Template",
+            name=version.name,
+            body=raw,
+            actor="system",
+            plan_digest="",
+            ids=ids,
+            clock=clock,
+            label=version.version,
         )
         published.append(f"{version.name}@{version.version}")
     if published:
         audit.append(
-            session, actor="system", action="templates.published", subject="templates",
-            data={"templates": published}, clock=clock,
+            session,
+            actor="system",
+            action="templates.published",
+            subject="templates",
+            data={"templates": published},
+            clock=clock,
         )
     return published
 
@@ -72,21 +86,39 @@ def seed_demo(session: Session, *, ids: IdFactory, clock: Clock) -> dict[str, st
         )
     for name, (tier, protected, description) in ENVIRONMENTS.items():
         identity.upsert_environment(
-            session, name=name, tier=tier, protected=protected, region="local",
-            description=description, ids=ids, clock=clock,
+            session,
+            name=name,
+            tier=tier,
+            protected=protected,
+            region="local",
+            description=description,
+            ids=ids,
+            clock=clock,
         )
     tokens: dict[str, str] = {}
     for name, (display, persona, grants) in DEMO_USERS.items():
         actor = identity.create_user(
-            session, name=name, persona=persona, grants=grants, ids=ids, clock=clock,
+            session,
+            name=name,
+            persona=persona,
+            grants=grants,
+            ids=ids,
+            clock=clock,
             display_name=display,
         )
         tokens[name] = identity.issue_token(session, user_id=actor.id, ids=ids, clock=clock)
     seed_templates(session, ids=ids, clock=clock)
     audit.append(
-        session, actor="system", action="organisation.seeded", subject="organisation/demo",
-        data={"teams": sorted(TEAMS), "projects": sorted(PROJECTS), "environments": sorted(ENVIRONMENTS),
-              "users": sorted(DEMO_USERS)},
+        session,
+        actor="system",
+        action="organisation.seeded",
+        subject="organisation/demo",
+        data={
+            "teams": sorted(TEAMS),
+            "projects": sorted(PROJECTS),
+            "environments": sorted(ENVIRONMENTS),
+            "users": sorted(DEMO_USERS),
+        },
         clock=clock,
     )
     return tokens

@@ -92,7 +92,9 @@ def workload_detail(
     detail["resources"] = [resource_as_dict(r, box) for r in resources]
     if with_history:
         events = inventory.events_for(
-            session, environment=record.environment, project=record.project,
+            session,
+            environment=record.environment,
+            project=record.project,
             resource_names=[r.name for r in resources] or [record.name],
         )
         detail["events"] = [
@@ -101,8 +103,14 @@ def workload_detail(
         ]
         key = inventory.document_key("Workload", record.environment, record.project, record.name)
         detail["history"] = [
-            {"revision": h.revision, "at": h.at, "actor": h.actor, "action": h.action,
-             "plan": h.plan_digest, "digest": h.digest}
+            {
+                "revision": h.revision,
+                "at": h.at,
+                "actor": h.actor,
+                "action": h.action,
+                "plan": h.plan_digest,
+                "digest": h.digest,
+            }
             for h in inventory.history(session, key)
         ]
     return detail

@@ -13,6 +13,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from functools import partial
 
 from plinth.orchestration.reconciler import Result
 
@@ -115,7 +116,7 @@ class WorkQueue:
             elif result.requeue_after is not None:
                 self.enqueue(key, result.requeue_after)
             if result.outputs_changed:
-                for dependent in self._safe(lambda k=key: self._dependents(k)):
+                for dependent in self._safe(partial(self._dependents, key)):
                     self.enqueue(dependent)
 
     def _sweep_loop(self) -> None:

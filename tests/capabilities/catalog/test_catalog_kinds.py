@@ -54,3 +54,39 @@ def test_schema_issues_reports_sorted_paths() -> None:
     assert kinds.schema_issues("Project", raw) == [("$.spec", "missing required field 'spec'")]
     raw["spec"] = {"team": "t"}
     assert kinds.schema_issues("Project", raw) == []
+
+
+def test_kind_without_installed_schema_still_needs_a_name() -> None:
+    from plinth.capabilities.catalog.loader import load_documents
+    from plinth.core.errors import SpecError
+
+    with pytest.raises(SpecError) as info:
+        load_documents("apiVersion: plinth.dev/v1\nkind: Template\nmetadata: {}\n")
+    assert info.value.issues[0].document == 0
+
+
+def test_public_surfaces_are_pinned() -> None:
+    from plinth.capabilities.catalog import graph, loader
+    from plinth.core import documents, placeholders
+    from plinth.integration.importers import score
+
+    assert sorted(kinds.__all__) == [
+        "KindInfo", "PLINTH_API_VERSION", "SCORE_API_VERSION", "api_versions", "find_kind",
+        "has_schema", "json_schema", "kinds", "kinds_of", "schema_issues",
+    ]  # fmt: skip
+    assert sorted(loader.__all__) == ["MAX_DEPTH", "MAX_VALUES", "load_documents", "load_files"]
+    assert sorted(graph.__all__) == ["dependents", "resources_from_documents"]
+    assert sorted(documents.__all__) == [
+        "Document", "ResourceSpec", "json_path", "merge_shared", "order_resources",
+        "parse_provenance", "provenance",
+    ]  # fmt: skip
+    assert sorted(placeholders.__all__) == [
+        "MalformedPlaceholder", "PlaceholderError", "Reference", "UnresolvedPlaceholder",
+        "escape", "find_placeholders", "join_reference", "split_reference", "substitute",
+    ]  # fmt: skip
+    assert sorted(score.__all__) == [
+        "ANNOTATION_SCHEDULE", "ANNOTATION_TIMEOUT", "ANNOTATION_TYPE", "merge_shared",
+        "order_resources", "resource_name", "translate_workload",
+    ]  # fmt: skip
+    for module in (kinds, loader, graph, documents, placeholders, score):
+        assert all(hasattr(module, name) for name in module.__all__)

@@ -22,10 +22,20 @@ from plinth.core.clock import Clock
 from plinth.core.digest import canonical_json
 from plinth.infrastructure.store.pagination import Page, paginate
 
-__all__ = ["GENESIS", "Verification", "append", "list_records", "record_as_dict", "redact", "verify"]
+__all__ = [
+    "GENESIS",
+    "Verification",
+    "append",
+    "list_records",
+    "record_as_dict",
+    "redact",
+    "verify",
+]
 
 GENESIS = "0" * 64
-_SECRET_KEY = re.compile(r"pass(word|wd)?|secret|token|api[_-]?key|private[_-]?key|credential", re.I)
+_SECRET_KEY = re.compile(
+    r"pass(word|wd)?|secret|token|api[_-]?key|private[_-]?key|credential", re.I
+)
 _URL_CREDENTIALS = re.compile(r"(://[^:/@\s]+:)[^@\s]+@")
 
 
@@ -47,7 +57,14 @@ def _content_hash(
     prev_hash: str, *, seq: int, at: datetime, actor: str, action: str, subject: str, data: Any
 ) -> str:
     body = canonical_json(
-        {"seq": seq, "at": at.isoformat(), "actor": actor, "action": action, "subject": subject, "data": data}
+        {
+            "seq": seq,
+            "at": at.isoformat(),
+            "actor": actor,
+            "action": action,
+            "subject": subject,
+            "data": data,
+        }
     )
     return hashlib.sha256((prev_hash + body).encode()).hexdigest()
 
@@ -62,12 +79,22 @@ def append(
         session.flush()
     # The UPDATE takes the row's write lock first, so concurrent appends queue here.
     session.execute(update(AuditHead).where(AuditHead.id == 1).values(seq=AuditHead.seq + 1))
-    seq, prev_hash = session.execute(select(AuditHead.seq, AuditHead.hash).where(AuditHead.id == 1)).one()
+    seq, prev_hash = session.execute(
+        select(AuditHead.seq, AuditHead.hash).where(AuditHead.id == 1)
+    ).one()
     at = clock.now()
     clean = json.loads(canonical_json(redact(data)))
     record = AuditRecord(
-        seq=seq, at=at, actor=actor, action=action, subject=subject, data=clean, prev_hash=prev_hash,
-        hash=_content_hash(prev_hash, seq=seq, at=at, actor=actor, action=action, subject=subject, data=clean),
+        seq=seq,
+        at=at,
+        actor=actor,
+        action=action,
+        subject=subject,
+        data=clean,
+        prev_hash=prev_hash,
+        hash=_content_hash(
+            prev_hash, seq=seq, at=at, actor=actor, action=action, subject=subject, data=clean
+        ),
     )
     session.add(record)
     session.execute(update(AuditHead).where(AuditHead.id == 1).values(hash=record.hash))
@@ -99,30 +126,50 @@ def verify(session: Session, *, batch: int = 1000) -> Verification:
         if record.seq != expected_seq:
             return Verification(False, checked, expected_seq, f"record {expected_seq} is missing")
         if record.prev_hash != prev_hash:
-            return Verification(False, checked, record.seq, "prev_hash does not match the record before it")
+            return Verification(
+                False, checked, record.seq, "prev_hash does not match the record before it"
+            )
         actual = _content_hash(
-            prev_hash, seq=record.seq, at=record.at, actor=record.actor, action=record.action,
-            subject=record.subject, data=record.data,
+            prev_hash,
+            seq=record.seq,
+            at=record.at,
+            actor=record.actor,
+            action=record.action,
+            subject=record.subject,
+            data=record.data,
         )
         if actual != record.hash:
-            return Verification(False, checked, record.seq, "content does not match its hash (edited)")
+            return Verification(
+                False, checked, record.seq, "content does not match its hash (edited)"
+            )
         prev_hash, expected_seq = record.hash, record.seq + 1
     head = session.get(AuditHead, 1)
     if head is not None and (head.seq != expected_seq - 1 or head.hash != prev_hash):
         return Verification(
-            False, checked, expected_seq, f"the chain head is at {head.seq}: newest records were removed"
+            False,
+            checked,
+            expected_seq,
+            f"the chain head is at {head.seq}: newest records were removed",
         )
     return Verification(True, checked)
 
 
 def list_records(session: Session, *, limit: int, page_token: str | None) -> Page[AuditRecord]:
     """Return a page of records, oldest first."""
-    return paginate(session, select(AuditRecord), AuditRecord.seq, limit=limit, page_token=page_token)
+    return paginate(
+        session, select(AuditRecord), AuditRecord.seq, limit=limit, page_token=page_token
+    )
 
 
 def record_as_dict(record: AuditRecord) -> dict[str, Any]:
     """Return a record as API data."""
     return {
-        "seq": record.seq, "at": record.at, "actor": record.actor, "action": record.action,
-        "subject": record.subject, "data": record.data, "prev_hash": record.prev_hash, "hash": record.hash,
+        "seq": record.seq,
+        "at": record.at,
+        "actor": record.actor,
+        "action": record.action,
+        "subject": record.subject,
+        "data": record.data,
+        "prev_hash": record.prev_hash,
+        "hash": record.hash,
     }

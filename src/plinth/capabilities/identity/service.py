@@ -119,7 +119,9 @@ def issue_token(session: Session, *, user_id: str, ids: IdFactory, clock: Clock)
     """Issue a new API token for a user; the plaintext is returned once and never stored."""
     token = new_token()
     IdentityRepository(session).add(
-        ApiToken(id=ids.new("tok"), user_id=user_id, token_hash=hash_token(token), created_at=clock.now())
+        ApiToken(
+            id=ids.new("tok"), user_id=user_id, token_hash=hash_token(token), created_at=clock.now()
+        )
     )
     return token
 
@@ -131,7 +133,9 @@ def upsert_team(
     repo = IdentityRepository(session)
     team = repo.team_by_name(name)
     if team is None:
-        team = TeamRow(id=ids.new("team"), name=name, description=description, created_at=clock.now())
+        team = TeamRow(
+            id=ids.new("team"), name=name, description=description, created_at=clock.now()
+        )
         repo.add(team)
     else:
         team.description = description
@@ -149,7 +153,10 @@ def upsert_project(
     project = repo.project_by_name(name)
     if project is None:
         project = ProjectRow(
-            id=ids.new("prj"), name=name, team_id=team_row.id, description=description,
+            id=ids.new("prj"),
+            name=name,
+            team_id=team_row.id,
+            description=description,
             created_at=clock.now(),
         )
         repo.add(project)
@@ -175,8 +182,13 @@ def upsert_environment(
     env = repo.environment_by_name(name)
     if env is None:
         env = EnvironmentRow(
-            id=ids.new("env"), name=name, tier=tier, protected=protected, region=region,
-            description=description, created_at=clock.now(),
+            id=ids.new("env"),
+            name=name,
+            tier=tier,
+            protected=protected,
+            region=region,
+            description=description,
+            created_at=clock.now(),
         )
         repo.add(env)
     else:
@@ -188,7 +200,9 @@ def get_environment(session: Session, name: str) -> EnvironmentRow:
     """Return an environment, or raise NotFound listing the known ones."""
     env = IdentityRepository(session).environment_by_name(name)
     if env is None:
-        known = ", ".join(session.scalars(select(EnvironmentRow.name).order_by(EnvironmentRow.name)))
+        known = ", ".join(
+            session.scalars(select(EnvironmentRow.name).order_by(EnvironmentRow.name))
+        )
         raise NotFound(f"no environment named {name!r} (known: {known or 'none'})")
     return env
 
@@ -211,7 +225,9 @@ def default_project(session: Session, actor: Actor) -> ProjectRow:
     """Return the first project of the actor's teams, or raise InvalidInput."""
     projects = IdentityRepository(session).projects_of_teams(actor.teams)
     if not projects:
-        raise InvalidInput("no project given and you belong to no team with a project: pass --project")
+        raise InvalidInput(
+            "no project given and you belong to no team with a project: pass --project"
+        )
     return projects[0]
 
 
@@ -227,7 +243,9 @@ def list_teams(session: Session, *, limit: int, page_token: str | None) -> Page[
 
 def list_projects(session: Session, *, limit: int, page_token: str | None) -> Page[ProjectRow]:
     """Return a page of projects by name."""
-    return paginate(session, select(ProjectRow), ProjectRow.name, limit=limit, page_token=page_token)
+    return paginate(
+        session, select(ProjectRow), ProjectRow.name, limit=limit, page_token=page_token
+    )
 
 
 def list_environments(

@@ -50,7 +50,13 @@ def document_key(kind: str, environment: str, project: str, name: str, label: st
 
 
 def get_document(
-    session: Session, *, kind: str, name: str, environment: str = "", project: str = "", label: str = ""
+    session: Session,
+    *,
+    kind: str,
+    name: str,
+    environment: str = "",
+    project: str = "",
+    label: str = "",
 ) -> DocumentRecord | None:
     """Return the current document, or None."""
     return session.scalar(
@@ -65,7 +71,13 @@ def get_document(
 
 
 def require_document(
-    session: Session, *, kind: str, name: str, environment: str = "", project: str = "", label: str = ""
+    session: Session,
+    *,
+    kind: str,
+    name: str,
+    environment: str = "",
+    project: str = "",
+    label: str = "",
 ) -> DocumentRecord:
     """Return the current document, or raise NotFound."""
     record = get_document(
@@ -100,9 +112,18 @@ def put_document(
     body_digest = digest(body)
     if record is None:
         record = DocumentRecord(
-            id=ids.new("doc"), kind=kind, name=name, environment=environment, project=project,
-            label=label, body=body, digest=body_digest, owner=owner, revision=1,
-            created_at=now, updated_at=now,
+            id=ids.new("doc"),
+            kind=kind,
+            name=name,
+            environment=environment,
+            project=project,
+            label=label,
+            body=body,
+            digest=body_digest,
+            owner=owner,
+            revision=1,
+            created_at=now,
+            updated_at=now,
         )
         session.add(record)
         action = "create"
@@ -115,9 +136,15 @@ def put_document(
         action = "update"
     session.add(
         DocumentRevision(
-            id=ids.new("rev"), key=document_key(kind, environment, project, name, label),
-            revision=record.revision, action=action, body=body, digest=body_digest, actor=actor,
-            plan_digest=plan_digest, at=now,
+            id=ids.new("rev"),
+            key=document_key(kind, environment, project, name, label),
+            revision=record.revision,
+            action=action,
+            body=body,
+            digest=body_digest,
+            actor=actor,
+            plan_digest=plan_digest,
+            at=now,
         )
     )
     session.flush()
@@ -125,16 +152,28 @@ def put_document(
 
 
 def delete_document(
-    session: Session, record: DocumentRecord, *, actor: str, plan_digest: str, ids: IdFactory,
+    session: Session,
+    record: DocumentRecord,
+    *,
+    actor: str,
+    plan_digest: str,
+    ids: IdFactory,
     clock: Clock,
 ) -> None:
     """Delete a document, keeping its history."""
     session.add(
         DocumentRevision(
             id=ids.new("rev"),
-            key=document_key(record.kind, record.environment, record.project, record.name, record.label),
-            revision=record.revision + 1, action="delete", body=None, digest="", actor=actor,
-            plan_digest=plan_digest, at=clock.now(),
+            key=document_key(
+                record.kind, record.environment, record.project, record.name, record.label
+            ),
+            revision=record.revision + 1,
+            action="delete",
+            body=None,
+            digest="",
+            actor=actor,
+            plan_digest=plan_digest,
+            at=clock.now(),
         )
     )
     session.delete(record)
@@ -186,9 +225,9 @@ def resources_of(
 ) -> list[ResourceRecord]:
     """Return the resources a workload owns or references (shared ones included)."""
     rows = session.scalars(
-        select(ResourceRecord).where(
-            ResourceRecord.environment == environment, ResourceRecord.project == project
-        ).where((ResourceRecord.workload == workload) | (ResourceRecord.workload == ""))
+        select(ResourceRecord)
+        .where(ResourceRecord.environment == environment, ResourceRecord.project == project)
+        .where((ResourceRecord.workload == workload) | (ResourceRecord.workload == ""))
     )
     return [r for r in rows if r.workload == workload or workload in (r.refs or [])]
 
@@ -231,12 +270,31 @@ def put_desired(
     spec_digest = digest(spec)
     if record is None:
         record = ResourceRecord(
-            id=ids.new("res"), environment=environment, project=project, name=name, type=type,
-            provider=provider, workload=workload, refs=sorted(set(refs)), desired=spec, desired_digest=spec_digest,
-            depends_on=sorted(depends_on), deleting=False, generation=1, observed_generation=0,
-            state={}, outputs={}, sealed_outputs="", applied_digest="", phase="pending",
-            healthy=None, message="", failures=0, next_attempt_at=None,
-            created_at=now, updated_at=now,
+            id=ids.new("res"),
+            environment=environment,
+            project=project,
+            name=name,
+            type=type,
+            provider=provider,
+            workload=workload,
+            refs=sorted(set(refs)),
+            desired=spec,
+            desired_digest=spec_digest,
+            depends_on=sorted(depends_on),
+            deleting=False,
+            generation=1,
+            observed_generation=0,
+            state={},
+            outputs={},
+            sealed_outputs="",
+            applied_digest="",
+            phase="pending",
+            healthy=None,
+            message="",
+            failures=0,
+            next_attempt_at=None,
+            created_at=now,
+            updated_at=now,
         )
         session.add(record)
     else:
@@ -273,8 +331,14 @@ def add_event(
     """Record an event about a resource."""
     session.add(
         ResourceEvent(
-            resource_id=record.id, resource=record.name, environment=record.environment,
-            project=record.project, workload=record.workload, at=at, reason=reason, message=message,
+            resource_id=record.id,
+            resource=record.name,
+            environment=record.environment,
+            project=record.project,
+            workload=record.workload,
+            at=at,
+            reason=reason,
+            message=message,
         )
     )
 

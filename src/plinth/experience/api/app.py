@@ -18,7 +18,8 @@ __all__ = ["create_app"]
 def create_app(platform: Platform) -> FastAPI:
     """Build the API around a platform (which the caller starts and stops)."""
     app = FastAPI(
-        title="Plinth", version=__version__,
+        title="Plinth",
+        version=__version__,
         description="The Plinth control plane API: plan, gate, decide, apply, observe.",
     )
     app.state.platform = platform
@@ -26,16 +27,26 @@ def create_app(platform: Platform) -> FastAPI:
     max_body = platform.settings.max_body_bytes
 
     @app.middleware("http")
-    async def limit_body(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+    async def limit_body(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
         length = request.headers.get("content-length")
         if length is not None and (not length.isdigit() or int(length) > max_body):
-            return problem(413, "too-large", "Request body too large",
-                           f"the body is larger than the limit of {max_body} bytes")
+            return problem(
+                413,
+                "too-large",
+                "Request body too large",
+                f"the body is larger than the limit of {max_body} bytes",
+            )
         if length is None and request.method in ("POST", "PUT", "PATCH"):
             body = await request.body()
             if len(body) > max_body:
-                return problem(413, "too-large", "Request body too large",
-                               f"the body is larger than the limit of {max_body} bytes")
+                return problem(
+                    413,
+                    "too-large",
+                    "Request body too large",
+                    f"the body is larger than the limit of {max_body} bytes",
+                )
         return await call_next(request)
 
     @app.get("/healthz", tags=["health"])

@@ -29,4 +29,6 @@ def get_actor(request: Request) -> Actor:
 PlatformDep = Annotated[Platform, Depends(get_platform)]
 ActorDep = Annotated[Actor, Depends(get_actor)]
 LimitDep = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="page size")]
-TokenDep = Annotated[str | None, Query(description="token from the previous page's next_page_token")]
+TokenDep = Annotated[
+    str | None, Query(description="token from the previous page's next_page_token")
+]

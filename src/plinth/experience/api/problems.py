@@ -20,7 +20,13 @@ MEDIA_TYPE = "application/problem+json"
 
 def problem(status: int, slug: str, title: str, detail: str, **extra: Any) -> JSONResponse:
     """Return a problem+json response."""
-    body = {"type": PROBLEM_BASE + slug, "title": title, "status": status, "detail": detail, **extra}
+    body = {
+        "type": PROBLEM_BASE + slug,
+        "title": title,
+        "status": status,
+        "detail": detail,
+        **extra,
+    }
     return JSONResponse(jsonable_encoder(body), status_code=status, media_type=MEDIA_TYPE)
 
 
@@ -45,19 +51,32 @@ def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:
         issues = [
-            {"file": None, "document": None, "path": f"{e['loc'][0]}:{_loc(e['loc'])}", "message": e["msg"]}
+            {
+                "file": None,
+                "document": None,
+                "path": f"{e['loc'][0]}:{_loc(e['loc'])}",
+                "message": e["msg"],
+            }
             for e in exc.errors()
         ]
         first = issues[0]
         return problem(
-            422, "invalid-input", "Invalid input", f"{first['path']}: {first['message']}", issues=issues
+            422,
+            "invalid-input",
+            "Invalid input",
+            f"{first['path']}: {first['message']}",
+            issues=issues,
         )
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        slug = {404: "not-found", 405: "method-not-allowed", 413: "too-large"}.get(exc.status_code, "error")
+        slug = {404: "not-found", 405: "method-not-allowed", 413: "too-large"}.get(
+            exc.status_code, "error"
+        )
         return problem(exc.status_code, slug, str(exc.detail), str(exc.detail))
 
     @app.exception_handler(Exception)
     async def unexpected(_: Request, exc: Exception) -> JSONResponse:
-        return problem(500, "internal", "Internal error", f"{type(exc).__name__}: the server failed")
+        return problem(
+            500, "internal", "Internal error", f"{type(exc).__name__}: the server failed"
+        )

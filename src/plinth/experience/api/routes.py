@@ -7,9 +7,9 @@ from typing import Any, Literal
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
 
-from plinth.orchestration.platform import Listing
-from plinth.orchestration.plans import PlanRequest
 from plinth.experience.api.deps import ActorDep, LimitDep, PlatformDep, TokenDep
+from plinth.orchestration.plans import PlanRequest
+from plinth.orchestration.platform import Listing
 
 __all__ = ["router"]
 
@@ -31,7 +31,9 @@ class PlanBody(BaseModel):
     environment: str = Field(min_length=1, max_length=63)
     project: str | None = Field(default=None, max_length=63)
     documents: str | None = Field(default=None, description="YAML, one or more documents")
-    file: str | None = Field(default=None, max_length=500, description="file name for error messages")
+    file: str | None = Field(
+        default=None, max_length=500, description="file name for error messages"
+    )
     upgrade: bool = False
     delete: DeleteTarget | None = None
 
@@ -69,8 +71,11 @@ def get_schema(kind: str, platform: PlatformDep, actor: ActorDep) -> dict[str, A
 def create_plan(body: PlanBody, platform: PlatformDep, actor: ActorDep) -> dict[str, Any]:
     """Plan documents (or a deletion): the diff, its digest and every gate's verdict."""
     request = PlanRequest(
-        environment=body.environment, project=body.project, documents=body.documents,
-        file=body.file, upgrade=body.upgrade,
+        environment=body.environment,
+        project=body.project,
+        documents=body.documents,
+        file=body.file,
+        upgrade=body.upgrade,
         delete_kind=body.delete.kind if body.delete else None,
         delete_name=body.delete.name if body.delete else None,
     )
@@ -78,7 +83,9 @@ def create_plan(body: PlanBody, platform: PlatformDep, actor: ActorDep) -> dict[
 
 
 @router.get("/plans")
-def list_plans(platform: PlatformDep, actor: ActorDep, limit: LimitDep = 50, page_token: TokenDep = None) -> dict[str, Any]:
+def list_plans(
+    platform: PlatformDep, actor: ActorDep, limit: LimitDep = 50, page_token: TokenDep = None
+) -> dict[str, Any]:
     """Plans, newest digests first."""
     return _page(platform.list_plans(pending=False, limit=limit, page_token=page_token))
 
@@ -97,22 +104,35 @@ def apply_plan(digest: str, platform: PlatformDep, actor: ActorDep) -> dict[str,
 
 @router.get("/approvals")
 def list_approvals(
-    platform: PlatformDep, actor: ActorDep, limit: LimitDep = 50, page_token: TokenDep = None,
+    platform: PlatformDep,
+    actor: ActorDep,
+    limit: LimitDep = 50,
+    page_token: TokenDep = None,
     status: Literal["pending"] = "pending",
 ) -> dict[str, Any]:
     """Plans waiting for a human approval."""
     listing = platform.list_plans(pending=True, limit=limit, page_token=page_token)
     items = [
-        {"digest": p["digest"], "environment": p["environment"], "project": p["project"],
-         "actor": p["actor"], "created_at": p["created_at"], "status": p["status"],
-         "reasons": [r for v in p["verdicts"] if v["verdict"] == "needs_approval" for r in v["reasons"]]}
+        {
+            "digest": p["digest"],
+            "environment": p["environment"],
+            "project": p["project"],
+            "actor": p["actor"],
+            "created_at": p["created_at"],
+            "status": p["status"],
+            "reasons": [
+                r for v in p["verdicts"] if v["verdict"] == "needs_approval" for r in v["reasons"]
+            ],
+        }
         for p in listing.items
     ]
     return {"items": items, "next_page_token": listing.next_page_token}
 
 
 @router.post("/approvals/{digest}/approve")
-def approve(digest: str, body: ReviewBody, platform: PlatformDep, actor: ActorDep) -> dict[str, Any]:
+def approve(
+    digest: str, body: ReviewBody, platform: PlatformDep, actor: ActorDep
+) -> dict[str, Any]:
     """Approve a plan (it still has to be applied)."""
     return platform.review(actor, digest, approve=True, reason=body.reason)
 
@@ -125,18 +145,31 @@ def deny(digest: str, body: ReviewBody, platform: PlatformDep, actor: ActorDep) 
 
 @router.get("/workloads")
 def list_workloads(
-    platform: PlatformDep, actor: ActorDep, environment: str | None = None, project: str | None = None,
-    limit: LimitDep = 50, page_token: TokenDep = None,
+    platform: PlatformDep,
+    actor: ActorDep,
+    environment: str | None = None,
+    project: str | None = None,
+    limit: LimitDep = 50,
+    page_token: TokenDep = None,
 ) -> dict[str, Any]:
     """Workloads with their status."""
-    return _page(platform.list_workloads(
-        kind="Workload", environment=environment, project=project, limit=limit, page_token=page_token
-    ))
+    return _page(
+        platform.list_workloads(
+            kind="Workload",
+            environment=environment,
+            project=project,
+            limit=limit,
+            page_token=page_token,
+        )
+    )
 
 
 @router.get("/workloads/{name}")
 def get_workload(
-    name: str, platform: PlatformDep, actor: ActorDep, environment: str = Query(...),
+    name: str,
+    platform: PlatformDep,
+    actor: ActorDep,
+    environment: str = Query(...),
     project: str | None = None,
 ) -> dict[str, Any]:
     """One workload with its resources."""
@@ -145,7 +178,10 @@ def get_workload(
 
 @router.get("/workloads/{name}/describe")
 def describe_workload(
-    name: str, platform: PlatformDep, actor: ActorDep, environment: str = Query(...),
+    name: str,
+    platform: PlatformDep,
+    actor: ActorDep,
+    environment: str = Query(...),
     project: str | None = None,
 ) -> dict[str, Any]:
     """One workload with its resources, events and history."""
@@ -154,8 +190,12 @@ def describe_workload(
 
 @router.get("/workloads/{name}/logs")
 def workload_logs(
-    name: str, platform: PlatformDep, actor: ActorDep, environment: str = Query(...),
-    project: str | None = None, tail: int = Query(200, ge=1, le=10_000),
+    name: str,
+    platform: PlatformDep,
+    actor: ActorDep,
+    environment: str = Query(...),
+    project: str | None = None,
+    tail: int = Query(200, ge=1, le=10_000),
 ) -> dict[str, Any]:
     """The last lines of a workload's logs."""
     return {"lines": platform.logs(name, environment=environment, project=project, tail=tail)}
@@ -163,18 +203,31 @@ def workload_logs(
 
 @router.get("/applications")
 def list_applications(
-    platform: PlatformDep, actor: ActorDep, environment: str | None = None, project: str | None = None,
-    limit: LimitDep = 50, page_token: TokenDep = None,
+    platform: PlatformDep,
+    actor: ActorDep,
+    environment: str | None = None,
+    project: str | None = None,
+    limit: LimitDep = 50,
+    page_token: TokenDep = None,
 ) -> dict[str, Any]:
     """Applications (uses of templates)."""
-    return _page(platform.list_workloads(
-        kind="Application", environment=environment, project=project, limit=limit, page_token=page_token
-    ))
+    return _page(
+        platform.list_workloads(
+            kind="Application",
+            environment=environment,
+            project=project,
+            limit=limit,
+            page_token=page_token,
+        )
+    )
 
 
 @router.get("/applications/{name}")
 def get_application(
-    name: str, platform: PlatformDep, actor: ActorDep, environment: str = Query(...),
+    name: str,
+    platform: PlatformDep,
+    actor: ActorDep,
+    environment: str = Query(...),
     project: str | None = None,
 ) -> dict[str, Any]:
     """One application."""
@@ -183,17 +236,25 @@ def get_application(
 
 @router.get("/resources")
 def list_resources(
-    platform: PlatformDep, actor: ActorDep, environment: str | None = None, project: str | None = None,
-    limit: LimitDep = 50, page_token: TokenDep = None,
+    platform: PlatformDep,
+    actor: ActorDep,
+    environment: str | None = None,
+    project: str | None = None,
+    limit: LimitDep = 50,
+    page_token: TokenDep = None,
 ) -> dict[str, Any]:
     """Resources with their observed status."""
-    return _page(platform.list_resources(
-        environment=environment, project=project, limit=limit, page_token=page_token
-    ))
+    return _page(
+        platform.list_resources(
+            environment=environment, project=project, limit=limit, page_token=page_token
+        )
+    )
 
 
 @router.get("/audit")
-def audit_log(platform: PlatformDep, actor: ActorDep, limit: LimitDep = 50, page_token: TokenDep = None) -> dict[str, Any]:
+def audit_log(
+    platform: PlatformDep, actor: ActorDep, limit: LimitDep = 50, page_token: TokenDep = None
+) -> dict[str, Any]:
     """The audit log, oldest first."""
     return _page(platform.audit_log(limit=limit, page_token=page_token))
 
@@ -211,13 +272,17 @@ def list_templates(platform: PlatformDep, actor: ActorDep) -> dict[str, Any]:
 
 
 @router.get("/templates/{name}")
-def get_template(name: str, platform: PlatformDep, actor: ActorDep, version: str | None = None) -> dict[str, Any]:
+def get_template(
+    name: str, platform: PlatformDep, actor: ActorDep, version: str | None = None
+) -> dict[str, Any]:
     """One template version (newest by default)."""
     return platform.template(name, version)
 
 
 def _org_route(kind: str) -> None:
-    def handler(platform: PlatformDep, actor: ActorDep, limit: LimitDep = 50, page_token: TokenDep = None) -> dict[str, Any]:
+    def handler(
+        platform: PlatformDep, actor: ActorDep, limit: LimitDep = 50, page_token: TokenDep = None
+    ) -> dict[str, Any]:
         return _page(platform.organisation(kind, limit=limit, page_token=page_token))
 
     handler.__doc__ = f"The organisation's {kind}."

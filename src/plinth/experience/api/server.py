@@ -30,9 +30,7 @@ def _announce(settings: Settings, tokens: dict[str, str]) -> None:
     url = f"http://{settings.host}:{settings.port}"
     if tokens:
         path = write_tokens(settings.data_dir, tokens)
-        write_cli_config(
-            settings.data_dir / "cli.yaml", url=url, users=tokens, current_user="ada"
-        )
+        write_cli_config(settings.data_dir / "cli.yaml", url=url, users=tokens, current_user="ada")
         print("Seeded the demo organisation. API tokens (shown once, stored in", path, "):")
         for name, token in tokens.items():
             print(f"  {name:<6} {token}")
@@ -40,7 +38,9 @@ def _announce(settings: Settings, tokens: dict[str, str]) -> None:
     print(f"Data under {settings.data_dir.resolve()}; CLI config {settings.data_dir / 'cli.yaml'}")
 
 
-def serve(*, host: str | None = None, port: int | None = None, data_dir: Path | None = None) -> None:
+def serve(
+    *, host: str | None = None, port: int | None = None, data_dir: Path | None = None
+) -> None:
     """Run the control plane in the foreground until interrupted."""
     settings = load_settings({"host": host, "port": port, "data_dir": data_dir})
     platform = Platform(settings)
@@ -49,7 +49,10 @@ def serve(*, host: str | None = None, port: int | None = None, data_dir: Path | 
     platform.start()
     try:
         uvicorn.run(
-            create_app(platform), host=settings.host, port=settings.port, log_level="warning",
+            create_app(platform),
+            host=settings.host,
+            port=settings.port,
+            log_level="warning",
             access_log=False,
         )
     finally:

@@ -58,7 +58,9 @@ class ProviderRegistry:
         return list(self._providers.values())
 
     @classmethod
-    def from_entry_points(cls, context: ProviderContext, names: list[str] | None = None) -> ProviderRegistry:
+    def from_entry_points(
+        cls, context: ProviderContext, names: list[str] | None = None
+    ) -> ProviderRegistry:
         """Build a registry from the installed providers (all, or the ones named)."""
         registry = cls()
         factories = discover_providers()

@@ -15,8 +15,12 @@ from typing import Any
 
 from sqlalchemy import JSON, DateTime, Engine, MetaData, create_engine, event
 from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+from sqlalchemy.orm.exc import StaleDataError
 from sqlalchemy.types import TypeDecorator
+
+from plinth.core.errors import Conflict
 
 __all__ = ["Base", "Database", "JSONType", "UTCDateTime"]
 
@@ -103,6 +107,12 @@ class Database:
         try:
             with session.begin():
                 yield session
+        except StaleDataError as exc:
+            raise Conflict(
+                "the object was changed by someone else meanwhile (stale version); read it and retry"
+            ) from exc
+        except IntegrityError as exc:
+            raise Conflict(f"a concurrent change conflicts with this one: {exc.orig}") from exc
         finally:
             session.close()
 

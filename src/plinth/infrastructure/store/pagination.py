@@ -39,7 +39,7 @@ def _decode(token: str) -> Any:
 
 def paginate(
     session: Session,
-    stmt: Select[tuple[T]],
+    stmt: Select[Any],
     key: InstrumentedAttribute[Any],
     *,
     limit: int = 50,
@@ -50,7 +50,7 @@ def paginate(
         raise InvalidInput(f"limit must be between 1 and {MAX_LIMIT}, got {limit}")
     if page_token:
         stmt = stmt.where(key > _decode(page_token))
-    rows = list(session.scalars(stmt.order_by(key).limit(limit + 1)))
+    rows: list[T] = list(session.scalars(stmt.order_by(key).limit(limit + 1)))
     more = len(rows) > limit
     rows = rows[:limit]
     token = _encode(getattr(rows[-1], key.key)) if more and rows else None

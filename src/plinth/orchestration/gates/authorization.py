@@ -38,7 +38,8 @@ class AuthorizationGate:
         org_kinds = sorted(plan.kinds & ORG_KINDS)
         if org_kinds and not actor.has_role(Role.PLATFORM_ENGINEER):
             reasons.append(
-                f"changing {', '.join(org_kinds)} needs the platform-engineer role (you have {held})"
+                f"changing {', '.join(org_kinds)} needs the platform-engineer role "
+                f"(you have {held})"
             )
             suggestions.append("ask a platform engineer to apply this plan")
         if plan.kinds - ORG_KINDS:
@@ -56,7 +57,8 @@ class AuthorizationGate:
                     f"release-manager or platform-engineer role (you have {held})"
                 )
                 suggestions.append(
-                    f"apply it in a non-production environment first, then ask a release manager of "
+                    "apply it in a non-production environment first, then ask a release "
+                    "manager of "
                     f"team {plan.team!r} to apply the same plan"
                 )
         if reasons:

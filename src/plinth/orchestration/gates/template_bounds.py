@@ -18,7 +18,9 @@ class TemplateBoundsGate:
     def evaluate(self, plan: PlanView, actor: Actor, context: GateContext) -> Verdict:
         """Allow overrides inside bounds; ask for approval otherwise."""
         if not plan.violations:
-            return Verdict(self.name, VerdictKind.ALLOW, ("every override is inside its template's bounds",))
+            return Verdict(
+                self.name, VerdictKind.ALLOW, ("every override is inside its template's bounds",)
+            )
         reasons = tuple(
             f"{v.get('application', '?')}/{v.get('workload', '?')}: {v.get('message', '')}"
             for v in plan.violations

@@ -6,11 +6,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from local_provider_helpers import SECRET
 
 from plinth.infrastructure.providers.base import ProviderContext
 from plinth.infrastructure.providers.local.provider import LocalProvider
 from plinth.infrastructure.providers.local.runtime import stop_local_runtime
+
+from .local_provider_helpers import SECRET
 
 
 @pytest.fixture(scope="session")

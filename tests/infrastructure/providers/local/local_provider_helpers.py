@@ -1,4 +1,4 @@
-"""Helpers for the local provider's tests (pytest puts this folder on ``sys.path``)."""
+"""Helpers shared by the local provider's tests."""
 
 from __future__ import annotations
 

@@ -12,7 +12,6 @@ from typing import Any
 
 import psutil
 import pytest
-from local_provider_helpers import SECRET, make_resource, wait_for
 
 from plinth.core.errors import PermanentError
 from plinth.infrastructure.providers.base import (
@@ -25,6 +24,8 @@ from plinth.infrastructure.providers.base import (
 from plinth.infrastructure.providers.local import processes
 from plinth.infrastructure.providers.local.provider import LocalProvider
 from plinth.infrastructure.providers.local.runtime import stop_local_runtime
+
+from .local_provider_helpers import SECRET, make_resource, wait_for
 
 OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 

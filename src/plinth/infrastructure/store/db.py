@@ -109,7 +109,7 @@ class Database:
                 yield session
         except StaleDataError as exc:
             raise Conflict(
-                "the object was changed by someone else meanwhile (stale version); read it and retry"
+                "the object was changed by someone else meanwhile; read it again and retry"
             ) from exc
         except IntegrityError as exc:
             raise Conflict(f"a concurrent change conflicts with this one: {exc.orig}") from exc

@@ -15,6 +15,7 @@ import contextlib
 import os
 import signal
 import subprocess
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -177,10 +178,20 @@ def terminate(procs: Sequence[psutil.Process], *, grace_s: float = 5.0) -> None:
             for child in proc.children(recursive=True):
                 everyone.setdefault(child.pid, child)
     _signal_all(everyone.values(), signal.SIGTERM)
-    _, alive = psutil.wait_procs(list(everyone.values()), timeout=grace_s)
+    alive = _wait_gone(list(everyone.values()), grace_s)
     if alive:
         _signal_all(alive, signal.SIGKILL)
-        psutil.wait_procs(alive, timeout=grace_s)
+        _wait_gone(alive, grace_s)
+
+
+def _wait_gone(procs: list[psutil.Process], timeout_s: float) -> list[psutil.Process]:
+    """Wait until every process has ended (a zombie counts as ended); return those left."""
+    deadline = time.monotonic() + timeout_s
+    pending = [p for p in procs if is_alive(p)]
+    while pending and time.monotonic() < deadline:
+        time.sleep(0.02)
+        pending = [p for p in pending if is_alive(p)]
+    return pending
 
 
 def _signal_all(procs: Iterable[psutil.Process], sig: signal.Signals) -> None:

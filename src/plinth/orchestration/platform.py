@@ -225,29 +225,7 @@ class Platform:
     def _summary(self, session: Any, kind: str, record: Any) -> dict[str, Any]:
         if kind == "Workload":
             return views.workload_summary(session, record)
-        status = record.body.get("status", {})
-        return {
-            "name": record.name,
-            "environment": record.environment,
-            "project": record.project,
-            "template": status.get("template"),
-            "template_version": status.get("templateVersion"),
-            "parameters": status.get("parameters"),
-            "overrides": record.body["spec"].get("overrides", []),
-            "revision": record.revision,
-            "updated_at": record.updated_at,
-            "workloads": [
-                w.name
-                for w in inventory.list_documents(
-                    session,
-                    kind="Workload",
-                    environment=record.environment,
-                    project=record.project,
-                    owner=record.name,
-                    limit=500,
-                ).items
-            ],
-        }
+        return views.application_summary(session, record)
 
     def _workload_record(
         self, session: Any, kind: str, name: str, environment: str, project: str | None

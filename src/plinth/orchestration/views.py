@@ -11,7 +11,7 @@ from plinth.capabilities.inventory import service as inventory
 from plinth.capabilities.inventory.models import DocumentRecord, ResourceRecord
 from plinth.core.secrets import SecretBox
 
-__all__ = ["resource_as_dict", "workload_detail", "workload_summary"]
+__all__ = ["application_summary", "resource_as_dict", "workload_detail", "workload_summary"]
 
 SECRET = "<secret>"
 
@@ -114,3 +114,39 @@ def workload_detail(
             for h in inventory.history(session, key)
         ]
     return detail
+
+
+READY = ("running", "ready", "succeeded", "scheduled")
+
+
+def application_summary(session: Session, record: DocumentRecord) -> dict[str, Any]:
+    """Return an application with the template it uses and its workloads' combined status."""
+    status = record.body.get("status", {})
+    workloads = [
+        workload_summary(session, w)
+        for w in inventory.list_documents(
+            session,
+            kind="Workload",
+            environment=record.environment,
+            project=record.project,
+            owner=record.name,
+            limit=500,
+        ).items
+    ]
+    phases = [w["phase"] for w in workloads]
+    phase = next((p for p in phases if p not in READY), "ready") if workloads else "pending"
+    healthy_values = [w["healthy"] for w in workloads if w["healthy"] is not None]
+    return {
+        "name": record.name,
+        "environment": record.environment,
+        "project": record.project,
+        "phase": phase,
+        "healthy": all(healthy_values) if healthy_values else None,
+        "template": status.get("template"),
+        "template_version": status.get("templateVersion"),
+        "parameters": status.get("parameters"),
+        "overrides": record.body.get("spec", {}).get("overrides", []),
+        "revision": record.revision,
+        "updated_at": record.updated_at,
+        "workloads": workloads,
+    }

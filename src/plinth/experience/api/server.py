@@ -33,9 +33,12 @@ def _announce(settings: Settings, tokens: dict[str, str]) -> None:
         write_cli_config(settings.data_dir / "cli.yaml", url=url, users=tokens, current_user="ada")
         print("Seeded the demo organisation. API tokens (shown once, stored in", path, "):")
         for name, token in tokens.items():
-            print(f"  {name:<6} {token}")
+            print(f"  {name:<6} {token}", flush=True)
     print(f"Plinth control plane on {url}  (API docs: {url}/docs)")
-    print(f"Data under {settings.data_dir.resolve()}; CLI config {settings.data_dir / 'cli.yaml'}")
+    print(
+        f"Data under {settings.data_dir.resolve()}; CLI config {settings.data_dir / 'cli.yaml'}",
+        flush=True,
+    )
 
 
 def serve(

@@ -200,3 +200,19 @@ def test_stop_local_runtime_kills_everything(tmp_path: Path) -> None:
     assert not processes.scan(str(tmp_path.resolve()))
     assert provider.observe(res, {}).phase == "failed"
     provider.destroy(res, {})
+
+
+def test_demo_static_site(provider: LocalProvider) -> None:
+    spec = {
+        "containers": {"site": {"image": "py:plinth_demo.static_site"}},
+        "ports": [{"name": "http", "port": 80}],
+        "healthcheck": {"http": {"path": "/healthz", "port": "http"}},
+    }
+    res = make_resource("res_site", "service", spec)
+    try:
+        obs = provider.apply(res, {})
+        assert obs.healthy
+        with OPENER.open(obs.outputs["url"] + "/", timeout=5) as response:
+            assert b"Hello from Plinth" in response.read()
+    finally:
+        provider.destroy(res, {})

@@ -170,7 +170,11 @@ class Postgres:
         host, port = endpoint
         name = database_name(resource)
         password = derive_password(self.secret_key, resource.id)
-        uri = f"postgresql://{quote(name, safe='')}:{quote(password, safe='')}@{host}:{port}/{name}"
+        userinfo = f"{quote(name, safe='')}:{quote(password, safe='')}"
+        if host.startswith("/"):
+            uri = f"postgresql://{userinfo}@/{name}?host={quote(host, safe='')}&port={port}"
+        else:
+            uri = f"postgresql://{userinfo}@{host}:{port}/{name}"
         return {
             "host": host,
             "port": port,

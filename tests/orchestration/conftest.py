@@ -1,0 +1,43 @@
+"""Fixtures of the orchestration tests: a real platform on a real store, with a fake world."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+
+from plinth.capabilities.identity import service as identity
+from plinth.capabilities.identity.schemas import Actor
+from plinth.core.clock import FrozenClock
+from plinth.core.config import Settings
+from plinth.core.ids import SequentialIds
+from plinth.orchestration.platform import Platform
+from tests.fakes.provider import FakeProvider, registry_with_fake
+
+
+@dataclass
+class World:
+    """A prepared platform, its fake provider, its clock and the demo users."""
+
+    platform: Platform
+    fake: FakeProvider
+    clock: FrozenClock
+    tokens: dict[str, str]
+
+    def actor(self, name: str) -> Actor:
+        """Return a seeded user as an actor."""
+        with self.platform.db.transaction() as session:
+            return identity.actor_by_name(session, name)
+
+
+@pytest.fixture
+def world(settings: Settings, clock: FrozenClock, ids: SequentialIds) -> Iterator[World]:
+    """A migrated, seeded platform whose provider is a ``FakeProvider``."""
+    registry, fake = registry_with_fake()
+    platform = Platform(settings, clock=clock, ids=ids, registry=registry)
+    tokens = platform.prepare()
+    try:
+        yield World(platform=platform, fake=fake, clock=clock, tokens=tokens)
+    finally:
+        platform.stop()

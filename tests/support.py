@@ -32,7 +32,9 @@ def free_port() -> int:
         return port
 
 
-def wait_until(predicate: Any, *, timeout: float = 60.0, interval: float = 0.2, what: str = "") -> Any:
+def wait_until(
+    predicate: Any, *, timeout: float = 60.0, interval: float = 0.2, what: str = ""
+) -> Any:
     """Poll ``predicate`` until it returns a truthy value; fail after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout
     last: Any = None
@@ -66,9 +68,20 @@ class PlinthServer:
         """Start (or restart) the server and wait until it answers."""
         log = open(self.data_dir / "server.log", "ab")  # noqa: SIM115 - closed with the process
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "plinth.experience.cli.main", "up", "--port", str(self.port),
-             "--data-dir", str(self.data_dir)],
-            env=self.env, stdout=log, stderr=subprocess.STDOUT, cwd=REPO,
+            [
+                sys.executable,
+                "-m",
+                "plinth",
+                "up",
+                "--port",
+                str(self.port),
+                "--data-dir",
+                str(self.data_dir),
+            ],
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=REPO,
         )
         wait_until(self._healthy, timeout=60, what="the control plane to answer /healthz")
         tokens_file = self.data_dir / "tokens.json"
@@ -83,7 +96,11 @@ class PlinthServer:
     def log_tail(self, lines: int = 40) -> str:
         """Return the end of the server's log."""
         path = self.data_dir / "server.log"
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) if path.exists() else ""
+        return (
+            "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+            if path.exists()
+            else ""
+        )
 
     def kill(self) -> None:
         """Kill the server with SIGKILL (no clean shutdown)."""
@@ -113,7 +130,9 @@ class PlinthServer:
 
 
 @contextmanager
-def start_server(data_dir: Path, *, extra_env: dict[str, str] | None = None) -> Iterator[PlinthServer]:
+def start_server(
+    data_dir: Path, *, extra_env: dict[str, str] | None = None
+) -> Iterator[PlinthServer]:
     """Run a control plane in ``data_dir``; stop it and every workload it started afterwards."""
     from plinth.infrastructure.providers.local.provider import stop_local_runtime
 

@@ -247,10 +247,7 @@ def test_records_page_oldest_first(chain: Database) -> None:
     assert audit.record_as_dict(page.items[-1])["seq"] == RECORDS
 
 
-@pytest.mark.postgres
 def test_concurrent_appends_keep_one_valid_chain(database: Database, clock: FrozenClock) -> None:
-    if database.is_sqlite:
-        pytest.skip("PostgreSQL runs writers concurrently; SQLite serialises them at BEGIN")
     append(database, clock, 1)  # the head row exists
     threads, per_thread = 8, 10
     errors: list[BaseException] = []

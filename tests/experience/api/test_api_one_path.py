@@ -118,10 +118,20 @@ def test_workload_is_listed_and_running(ada: httpx.Client, shop: Deployed) -> No
     assert listed["shop"]["template"] == "web-service"
     assert listed["shop"]["template_version"] == "1.0.0"
     assert (listed["shop"]["phase"], listed["shop"]["healthy"]) == ("running", True)
+
+
+def test_application_view_combines_its_workloads(ada: httpx.Client, shop: Deployed) -> None:
     app = ada.get("/api/v1/applications/shop", params=DEV).json()
+    assert (app["phase"], app["healthy"]) == ("ready", True)
     assert (app["template"], app["template_version"]) == ("web-service", "1.0.0")
-    assert app["workloads"] == ["shop"]
-    assert app["overrides"][0]["value"] == "512Mi"
+    assert app["parameters"] == {"port": 8080}
+    assert app["overrides"] == [
+        {"path": "containers.main.resources.limits.memory", "value": "512Mi"}
+    ]
+    [workload] = app["workloads"]
+    assert (workload["name"], workload["phase"]) == ("shop", "running")
+    listed = {a["name"]: a for a in all_items(ada, "/api/v1/applications", **DEV)}
+    assert listed["shop"]["phase"] == "ready"
 
 
 def test_service_answers_with_its_database_connected(shop: Deployed) -> None:

@@ -97,6 +97,15 @@ def cli(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cli]:
         yield Cli(server, base / "work", base / "home")
 
 
+def workload_running(cli: Cli, name: str, env: str = "dev") -> bool:
+    """Return whether ``plinth get workload NAME`` says it runs and is healthy."""
+    done = cli("get", "workload", name, "--env", env, "-o", "json")
+    if done.returncode != 0:
+        return False
+    data = json.loads(done.stdout)
+    return bool(data["phase"] == "running" and data["healthy"])
+
+
 @pytest.fixture(scope="module")
 def deployed(cli: Cli) -> subprocess.CompletedProcess[str]:
     """``plinth apply --yes --wait`` of the application ``web`` in dev."""
@@ -147,6 +156,20 @@ def test_apply_waits_until_the_application_runs(
     assert (listed["web"]["phase"], listed["web"]["healthy"]) == ("running", True)
     one = cli.json("get", "workload", "web", "--env", "dev")
     assert {r["name"] for r in one["resources"]} == {"web", "web-db", "web-route"}
+
+
+def test_apply_wait_returns_once_a_workload_runs(cli: Cli) -> None:
+    spec = cli.write(
+        "worker.yaml",
+        "apiVersion: score.dev/v1b1\n"
+        "metadata: {name: worker}\n"
+        "containers: {main: {image: py:plinth_demo.webapp}}\n"
+        "service: {ports: {web: {port: 8080}}}\n",
+    )
+    done = cli("apply", "-f", spec, "--env", "dev", "--yes", "--wait", "--timeout", "60")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "Applied plan" in done.stdout
+    assert workload_running(cli, "worker")
 
 
 def test_reapplying_the_same_file_changes_nothing(

@@ -29,7 +29,7 @@ KINDS: tuple[KindInfo, ...] = (
         "/workloads",
         "Workload",
         ("workload", "wl", "wls"),
-        ("name", "environment", "project", "type", "phase", "healthy", "template", "generation"),
+        ("name", "environment", "project", "type", "phase", "healthy", "template", "revision"),
         scoped=True,
     ),
     KindInfo(

@@ -1,0 +1,5 @@
+"""``python -m plinth`` runs the CLI."""
+
+from plinth.experience.cli.main import app
+
+app()

@@ -22,12 +22,10 @@ def marked_processes(data_dir: Path) -> dict[str, list[int]]:
                 continue
         except (psutil.NoSuchProcess, psutil.AccessDenied):
             continue
-        if env.get("PLINTH_DATA_DIR") == wanted and "PLINTH_RESOURCE_ID" in env:
-            # Count the workload itself, not its supervising shell wrapper.
-            if proc.parent() is not None and "PLINTH_RESOURCE_ID" in (
-                _environ(proc.parent()) or {}
-            ):
-                found.setdefault(env["PLINTH_RESOURCE_ID"], []).append(proc.info["pid"])
+        parent = proc.parent() if env.get("PLINTH_DATA_DIR") == wanted else None
+        # Count the workload itself (its parent is the marked wrapper), not the wrapper.
+        if parent is not None and "PLINTH_RESOURCE_ID" in (_environ(parent) or {}):
+            found.setdefault(env["PLINTH_RESOURCE_ID"], []).append(proc.info["pid"])
     return found
 
 

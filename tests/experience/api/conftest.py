@@ -6,7 +6,6 @@ import os
 from collections.abc import Iterator
 
 import pytest
-
 from tests.support import PlinthServer, start_server, temporary_pg_database
 
 

@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from tests.support import PlinthServer, start_server
 
 pytestmark = pytest.mark.slow
@@ -188,9 +187,13 @@ def test_describe_and_logs(cli: Cli, deployed: subprocess.CompletedProcess[str])
     for text in ("web-db", "web-route", "Created", "ada"):
         assert text in described.stdout
     assert "<secret>" in described.stdout
-    logs = cli("logs", "web", "--env", "dev", "--tail", "20")
+    logs = cli("logs", "web", "--env", "dev", "--tail", "10000")
     assert logs.returncode == 0, logs.stderr
     assert "plinth demo web service listening" in logs.stdout
+    short = cli("logs", "web", "--env", "dev", "--tail", "2")
+    assert short.returncode == 0
+    assert len(short.stdout.splitlines()) == 2
+    assert all(line.startswith("[main] ") for line in short.stdout.splitlines())
 
 
 def test_audit_verify_reports_an_intact_chain(

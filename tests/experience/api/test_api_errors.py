@@ -95,7 +95,7 @@ def test_every_api_route_refuses_a_request_without_a_valid_token(
     assert len(routes) >= len(CONTRACT_ROUTES)
     with httpx.Client(base_url=server.url, headers=headers, timeout=10) as anonymous:
         for method, path in routes:
-            body = {} if method == "POST" else None
+            body: dict[str, str] | None = {} if method == "POST" else None
             response = anonymous.request(method, path, json=body)
             problem = assert_problem(response, 401, "unauthenticated")
             assert response.headers["www-authenticate"] == "Bearer", (method, path)

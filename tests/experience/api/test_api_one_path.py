@@ -166,7 +166,7 @@ def test_secrets_never_appear_in_api_responses(ada: httpx.Client, shop: Deployed
     password = _database_password(shop.resource("service")["id"])
     assert len(password) >= 12
     digest = shop.plan["digest"]
-    reads = [
+    reads: list[tuple[str, dict[str, Any]]] = [
         ("/api/v1/audit", {"limit": 500}),
         ("/api/v1/plans", {"limit": 500}),
         (f"/api/v1/plans/{digest}", {}),

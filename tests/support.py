@@ -136,6 +136,7 @@ def start_server(
     """Run a control plane in ``data_dir``; stop it and every workload it started afterwards."""
     from plinth.infrastructure.providers.local.provider import stop_local_runtime
 
+    data_dir.mkdir(parents=True, exist_ok=True)
     env = {
         **os.environ,
         "PLINTH_RECONCILE_INTERVAL": "0.5",

@@ -14,6 +14,11 @@ from plinth.core.config import Settings
 from plinth.core.ids import SequentialIds
 from plinth.orchestration.platform import Platform
 from tests.fakes.provider import FakeProvider, registry_with_fake
+from tests.infrastructure.store import reuse
+
+# One database per module and backend, emptied before each test (see reuse.py).
+shared_database_url = reuse.shared_database_url
+database_url = reuse.emptied_database_url
 
 
 @dataclass

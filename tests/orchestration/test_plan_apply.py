@@ -125,8 +125,9 @@ def test_out_of_bounds_override_waits_for_a_platform_engineer(world: World) -> N
     assert plan["violations"] and "memory" in str(plan["violations"])
     bounds = next(v for v in plan["verdicts"] if v["gate"] == "template-bounds")
     assert bounds["verdict"] == "needs_approval" and bounds["suggestions"]
-    pending = world.platform.list_plans(pending=True, limit=10, page_token=None)
+    pending = world.platform.approvals(status="pending", limit=10, page_token=None)
     assert [p["digest"] for p in pending.items] == [plan["digest"]]
+    assert any("memory" in r for r in pending.items[0]["reasons"])
 
     waiting = world.platform.apply(ada, plan["digest"])
     assert waiting["status"] == "waiting_approval"
@@ -137,7 +138,9 @@ def test_out_of_bounds_override_waits_for_a_platform_engineer(world: World) -> N
     reviewed = world.platform.review(pat, plan["digest"], approve=True, reason="load test week")
     assert reviewed["status"] == "approved"
     assert [a["approver"] for a in reviewed["plan"]["approvals"]] == ["pat"]
-    assert world.platform.list_plans(pending=True, limit=10, page_token=None).items == []
+    assert world.platform.approvals(status="pending", limit=10, page_token=None).items == []
+    approved = world.platform.approvals(status="approved", limit=10, page_token=None)
+    assert [p["digest"] for p in approved.items] == [plan["digest"]]
 
     applied = world.platform.apply(ada, plan["digest"])
     assert applied["status"] == "applied"

@@ -240,9 +240,19 @@ def list_plans(session: Session, *, limit: int, page_token: str | None) -> Page[
     )
 
 
-def list_pending(session: Session, *, limit: int, page_token: str | None) -> Page[PlanRecord]:
-    """Return plans waiting for a human approval."""
-    stmt = select(PlanRecord).where(PlanRecord.status == "needs_approval")
+APPROVAL_STATUSES = {
+    "pending": ("needs_approval",),
+    "approved": ("approved",),
+    "rejected": ("rejected",),
+    "all": ("needs_approval", "approved", "rejected"),
+}
+
+
+def list_pending(
+    session: Session, *, limit: int, page_token: str | None, status: str = "pending"
+) -> Page[PlanRecord]:
+    """Return plans waiting for a human approval (or approved, rejected, or all of these)."""
+    stmt = select(PlanRecord).where(PlanRecord.status.in_(APPROVAL_STATUSES[status]))
     return paginate(session, stmt, PlanRecord.digest, limit=limit, page_token=page_token)
 
 

@@ -158,6 +158,8 @@ class Platform:
         with self.db.transaction() as session:
             result = self.applier.apply(session, plan_digest, actor)
             plan = decisions.plan_as_dict(session, result.record)
+            entry = audit.get_record(session, result.record.decision_seq or 0)
+            decision = {"seq": plan["decision_seq"], "hash": entry.hash if entry else None}
         if result.status == "denied":
             reasons = [r for v in plan["verdicts"] if v["verdict"] == "deny" for r in v["reasons"]]
             raise GateDenied(
@@ -165,7 +167,7 @@ class Platform:
             )
         for resource_id in result.touched:
             self.queue.enqueue(resource_id)
-        return {"status": result.status, "plan": plan, "decision": {"seq": plan["decision_seq"]}}
+        return {"status": result.status, "plan": plan, "decision": decision}
 
     def review(
         self, actor: Actor, plan_digest: str, *, approve: bool, reason: str
@@ -189,14 +191,42 @@ class Platform:
         with self.db.transaction() as session:
             return decisions.plan_as_dict(session, decisions.get_plan(session, plan_digest))
 
-    def list_plans(self, *, pending: bool, limit: int, page_token: str | None) -> Listing:
-        """Return a page of plans (or of those waiting for approval)."""
+    def list_plans(self, *, limit: int, page_token: str | None) -> Listing:
+        """Return a page of plans."""
         with self.db.transaction() as session:
-            lister = decisions.list_pending if pending else decisions.list_plans
-            page = lister(session, limit=limit, page_token=page_token)
+            page = decisions.list_plans(session, limit=limit, page_token=page_token)
             return Listing(
                 [decisions.plan_as_dict(session, p) for p in page.items], page.next_page_token
             )
+
+    def approvals(self, *, status: str, limit: int, page_token: str | None) -> Listing:
+        """Return plans that needed approval, by approval status (pending by default)."""
+        with self.db.transaction() as session:
+            page = decisions.list_pending(
+                session, limit=limit, page_token=page_token, status=status
+            )
+            items = []
+            for record in page.items:
+                plan = decisions.plan_as_dict(session, record)
+                reasons = [
+                    r
+                    for v in plan["verdicts"]
+                    if v["verdict"] == "needs_approval"
+                    for r in v["reasons"]
+                ]
+                items.append(
+                    {
+                        "digest": plan["digest"],
+                        "environment": plan["environment"],
+                        "project": plan["project"],
+                        "actor": plan["actor"],
+                        "created_at": plan["created_at"],
+                        "status": plan["status"],
+                        "reasons": reasons,
+                        "approvals": plan["approvals"],
+                    }
+                )
+            return Listing(items, page.next_page_token)
 
     # -- reads ------------------------------------------------------------------------
 

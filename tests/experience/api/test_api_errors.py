@@ -102,11 +102,6 @@ def test_every_api_route_refuses_a_request_without_a_valid_token(
             assert "token" in problem["detail"], (method, path)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: the JSON body is parsed before authentication, so a malformed body "
-    "without a token gets 422 instead of 401",
-)
 def test_malformed_body_without_a_token_is_still_unauthenticated(server: PlinthServer) -> None:
     response = httpx.post(
         server.url + "/api/v1/plans",

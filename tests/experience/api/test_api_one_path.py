@@ -95,7 +95,6 @@ def test_plan_shows_changes_verdicts_and_digest(shop: Deployed) -> None:
     assert isinstance(shop.applied["decision"]["seq"], int)
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: apply's decision lacks the contract's 'hash'")
 def test_apply_returns_the_decision_hash(ada: httpx.Client, shop: Deployed) -> None:
     decision = shop.applied["decision"]
     record = next(r for r in all_items(ada, "/api/v1/audit") if r["seq"] == decision["seq"])

@@ -247,11 +247,6 @@ def test_out_of_bounds_override_exits_4_until_approved(cli: Cli) -> None:
     assert cli.json("get", "plan", digest)["status"] == "applied"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: `approvals list --status approved|rejected` sends a status the API refuses "
-    "(GET /approvals only accepts status=pending)",
-)
 def test_approvals_list_by_status(cli: Cli) -> None:
     done = cli("approvals", "list", "--status", "approved")
     assert done.returncode == 0, done.stdout + done.stderr

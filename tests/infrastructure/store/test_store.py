@@ -1,4 +1,4 @@
-"""The store: migrations, aware UTC times, keyset pagination and optimistic concurrency."""
+"""The store: aware UTC times, keyset pagination and optimistic concurrency."""
 
 from __future__ import annotations
 
@@ -9,56 +9,22 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
-from alembic.autogenerate import compare_metadata
-from alembic.migration import MigrationContext
-from sqlalchemy import inspect, select
+from sqlalchemy import select
 from sqlalchemy.exc import StatementError
 
-import plinth.capabilities.audit.models
-import plinth.capabilities.identity.models
-import plinth.capabilities.inventory.models
-import plinth.orchestration.records  # noqa: F401 - every table is declared on Base
 from plinth.capabilities.identity import service as identity
 from plinth.capabilities.identity.models import TeamRow
 from plinth.capabilities.inventory.models import ResourceRecord
 from plinth.core.clock import FrozenClock
 from plinth.core.errors import Conflict, InvalidInput
 from plinth.core.ids import SequentialIds
-from plinth.infrastructure.store.db import Base, Database
+from plinth.infrastructure.store.db import Database
 from plinth.infrastructure.store.pagination import MAX_LIMIT
+from tests.infrastructure.store import reuse
 
-TABLES = {
-    "alembic_version",
-    "api_tokens",
-    "approvals",
-    "audit_head",
-    "audit_records",
-    "document_revisions",
-    "documents",
-    "environments",
-    "memberships",
-    "plans",
-    "projects",
-    "resource_events",
-    "resources",
-    "teams",
-    "users",
-}
-
-
-def test_migrations_build_the_whole_schema_from_empty(database_url: str) -> None:
-    db = Database(database_url)
-    try:
-        assert inspect(db.engine).get_table_names() == []
-        db.migrate()
-        assert set(inspect(db.engine).get_table_names()) == TABLES
-        db.migrate()  # already at head: nothing to do
-        with db.engine.connect() as conn:
-            diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
-        assert diff == [], "the migrations and the models disagree"
-    finally:
-        db.dispose()
-
+# One database per backend for this module, emptied before each test (see reuse.py).
+shared_database_url = reuse.shared_database_url
+database_url = reuse.emptied_database_url
 
 def team(name: str, at: datetime) -> TeamRow:
     """Return a new team row created at ``at``."""

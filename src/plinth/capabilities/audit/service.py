@@ -26,6 +26,7 @@ __all__ = [
     "GENESIS",
     "Verification",
     "append",
+    "get_record",
     "list_records",
     "record_as_dict",
     "redact",
@@ -152,6 +153,11 @@ def verify(session: Session, *, batch: int = 1000) -> Verification:
             f"the chain head is at {head.seq}: newest records were removed",
         )
     return Verification(True, checked)
+
+
+def get_record(session: Session, seq: int) -> AuditRecord | None:
+    """Return one record by sequence number."""
+    return session.get(AuditRecord, seq)
 
 
 def list_records(session: Session, *, limit: int, page_token: str | None) -> Page[AuditRecord]:

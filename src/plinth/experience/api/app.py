@@ -6,8 +6,11 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi import FastAPI, Request, Response
+from starlette.concurrency import run_in_threadpool
 
 from plinth import __version__
+from plinth.core.errors import PlinthError
+from plinth.experience.api.deps import bearer_token
 from plinth.experience.api.problems import install_problem_handlers, problem
 from plinth.experience.api.routes import router
 from plinth.orchestration.platform import Platform
@@ -47,6 +50,22 @@ def create_app(platform: Platform) -> FastAPI:
                     "Request body too large",
                     f"the body is larger than the limit of {max_body} bytes",
                 )
+        return await call_next(request)
+
+    @app.middleware("http")
+    async def authenticate(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        # Authenticate before the body is parsed, so a bad body never hides a bad token.
+        if request.url.path.startswith("/api/"):
+            try:
+                request.state.actor = await run_in_threadpool(
+                    platform.authenticate, bearer_token(request)
+                )
+            except PlinthError as exc:
+                response = problem(exc.status, exc.type, exc.title, exc.detail)
+                response.headers["WWW-Authenticate"] = "Bearer"
+                return response
         return await call_next(request)
 
     @app.get("/healthz", tags=["health"])

@@ -10,7 +10,7 @@ from plinth.capabilities.identity.schemas import Actor
 from plinth.infrastructure.store.pagination import MAX_LIMIT
 from plinth.orchestration.platform import Platform
 
-__all__ = ["ActorDep", "LimitDep", "PlatformDep", "TokenDep"]
+__all__ = ["ActorDep", "LimitDep", "PlatformDep", "TokenDep", "bearer_token"]
 
 
 def get_platform(request: Request) -> Platform:
@@ -19,11 +19,18 @@ def get_platform(request: Request) -> Platform:
     return platform
 
 
+def bearer_token(request: Request) -> str | None:
+    """Return the bearer token of a request, if it has one."""
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    return token.strip() if scheme.lower() == "bearer" else None
+
+
 def get_actor(request: Request) -> Actor:
-    """Authenticate the bearer token of the request."""
-    header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
-    return get_platform(request).authenticate(token.strip() if scheme.lower() == "bearer" else None)
+    """Return the actor the authentication middleware resolved (or authenticate now)."""
+    actor: Actor | None = getattr(request.state, "actor", None)
+    if actor is None:
+        actor = get_platform(request).authenticate(bearer_token(request))
+    return actor
 
 
 PlatformDep = Annotated[Platform, Depends(get_platform)]

@@ -86,8 +86,8 @@ def create_plan(body: PlanBody, platform: PlatformDep, actor: ActorDep) -> dict[
 def list_plans(
     platform: PlatformDep, actor: ActorDep, limit: LimitDep = 50, page_token: TokenDep = None
 ) -> dict[str, Any]:
-    """Plans, newest digests first."""
-    return _page(platform.list_plans(pending=False, limit=limit, page_token=page_token))
+    """Plans, by digest."""
+    return _page(platform.list_plans(limit=limit, page_token=page_token))
 
 
 @router.get("/plans/{digest}")
@@ -108,25 +108,10 @@ def list_approvals(
     actor: ActorDep,
     limit: LimitDep = 50,
     page_token: TokenDep = None,
-    status: Literal["pending"] = "pending",
+    status: Literal["pending", "approved", "rejected", "all"] = "pending",
 ) -> dict[str, Any]:
-    """Plans waiting for a human approval."""
-    listing = platform.list_plans(pending=True, limit=limit, page_token=page_token)
-    items = [
-        {
-            "digest": p["digest"],
-            "environment": p["environment"],
-            "project": p["project"],
-            "actor": p["actor"],
-            "created_at": p["created_at"],
-            "status": p["status"],
-            "reasons": [
-                r for v in p["verdicts"] if v["verdict"] == "needs_approval" for r in v["reasons"]
-            ],
-        }
-        for p in listing.items
-    ]
-    return {"items": items, "next_page_token": listing.next_page_token}
+    """Plans that need a human approval: pending (default), approved, rejected or all."""
+    return _page(platform.approvals(status=status, limit=limit, page_token=page_token))
 
 
 @router.post("/approvals/{digest}/approve")

@@ -75,7 +75,9 @@ class FakeProvider:
 
     # -- test controls -----------------------------------------------------------------
 
-    def fail(self, name: str, error: Exception, *, op: str = "apply", times: int | None = 1) -> None:
+    def fail(
+        self, name: str, error: Exception, *, op: str = "apply", times: int | None = 1
+    ) -> None:
         """Make ``op`` (apply/observe/destroy) on the resource called ``name`` raise ``error``."""
         with self._lock:
             self._failures[(op, name)] = _Injected(error, times)
@@ -86,7 +88,7 @@ class FakeProvider:
             self._failures.pop((op, name), None)
 
     def lose(self, name: str) -> WorldEntry:
-        """Drift: the resource called ``name`` vanishes from the world behind the platform's back."""
+        """Drift: the resource called ``name`` vanishes behind the platform's back."""
         with self._lock:
             entry = self.by_name(name)
             del self.world[entry.id]
@@ -199,7 +201,12 @@ class FakeProvider:
             port = next(self._ports)
             url = f"http://127.0.0.1:{port}"
             names = [p["name"] for p in resource.spec.get("ports") or []] or ["default"]
-            return {"host": "127.0.0.1", "port": port, "url": url, "urls": dict.fromkeys(names, url)}
+            return {
+                "host": "127.0.0.1",
+                "port": port,
+                "url": url,
+                "urls": dict.fromkeys(names, url),
+            }
         if resource.type == "postgres":
             name = resource.name.replace("-", "_")
             password = secrets.token_hex(12)
@@ -221,7 +228,7 @@ class FakeProvider:
 
     @staticmethod
     def _observation(entry: WorldEntry) -> Observation:
-        state = {"fake_id": entry.id}
+        state: dict[str, Any] = {"fake_id": entry.id}
         if entry.type == "postgres":
             state["database"] = entry.spec.get("database")
         return Observation(

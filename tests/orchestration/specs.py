@@ -116,4 +116,3 @@ def _fingerprint(platform: Platform) -> list[tuple[str, int, str, int]]:
             ).order_by(ResourceRecord.name)
         )
         return [(n, v, p, g) for n, v, p, g in rows]
-

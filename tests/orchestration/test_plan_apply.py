@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
+import yaml
 from sqlalchemy import select
 
 from plinth.capabilities.audit.models import AuditRecord
 from plinth.capabilities.inventory.models import DocumentRecord, ResourceRecord
-from plinth.core.errors import Conflict, Forbidden, GateDenied
+from plinth.core.errors import Conflict, Forbidden, GateDenied, InvalidInput
 from plinth.orchestration.plans import PlanRequest
 from plinth.orchestration.records import PlanRecord
 from tests.orchestration.conftest import World
@@ -103,7 +106,10 @@ def test_developer_in_prod_is_denied_and_the_decision_is_audited(world: World) -
         assert (decision.action, decision.actor) == ("plan.decision", "ada")
         assert decision.subject == f"plan/{plan['digest']}"
         assert decision.data["decision"] == "deny"
-        assert session.scalars(select(DocumentRecord).where(DocumentRecord.kind == "Workload")).all() == []
+        assert (
+            session.scalars(select(DocumentRecord).where(DocumentRecord.kind == "Workload")).all()
+            == []
+        )
     assert count(world.platform, ResourceRecord) == 0
     assert world.platform.audit_verify()["ok"] is True
 
@@ -147,7 +153,13 @@ def test_out_of_bounds_override_waits_for_a_platform_engineer(world: World) -> N
     service = resource(world.platform, "shop")
     assert service.desired["resources"]["memory"] == "2Gi"
     tail = audit_actions(world.platform)[-5:]
-    assert tail == ["plan.created", "plan.decision", "plan.approved", "plan.decision", "plan.applied"]
+    assert tail == [
+        "plan.created",
+        "plan.decision",
+        "plan.approved",
+        "plan.decision",
+        "plan.applied",
+    ]
     with world.platform.db.transaction() as session:
         last_decision = session.get(AuditRecord, applied["decision"]["seq"])
         assert last_decision is not None
@@ -308,7 +320,8 @@ def test_organisation_documents_need_a_platform_engineer(world: World) -> None:
     assert "data" in organisation_names(world, "teams")
     assert "warehouse" in organisation_names(world, "projects")
     qa = next(
-        e for e in world.platform.organisation("environments", limit=50, page_token=None).items
+        e
+        for e in world.platform.organisation("environments", limit=50, page_token=None).items
         if e["name"] == "qa"
     )
     assert (qa["tier"], qa["protected"]) == ("staging", False)
@@ -319,3 +332,74 @@ def test_organisation_documents_need_a_platform_engineer(world: World) -> None:
         pat, PlanRequest(environment="dev", project="platform-tools", documents=ORG_DOCUMENTS)
     )
     assert set(actions(again).values()) == {"no-op"}
+
+
+def test_upgrade_conflict_is_reported_and_cannot_be_applied(world: World) -> None:
+    ada = world.actor("ada")
+    override = {"path": "containers.main.variables.LOG_LEVEL", "value": "debug"}
+    doc: dict[str, Any] = {
+        "apiVersion": "plinth.dev/v1",
+        "kind": "Application",
+        "metadata": {"name": "shop"},
+        "spec": {"template": "web-service", "version": "1.0.0", "overrides": [override]},
+    }
+    first = world.platform.plan(ada, PlanRequest(environment="dev", documents=yaml.safe_dump(doc)))
+    world.platform.apply(ada, first["digest"])
+
+    del doc["spec"]["version"]
+    upgrade = world.platform.plan(
+        ada, PlanRequest(environment="dev", documents=yaml.safe_dump(doc), upgrade=True)
+    )
+    assert [c["path"] for c in upgrade["conflicts"]] == ["containers.main.variables.LOG_LEVEL"]
+    assert upgrade["outcome"] == "deny"
+    upgrade_gate = next(v for v in upgrade["verdicts"] if v["gate"] == "template-upgrade")
+    assert upgrade_gate["suggestions"]
+    with pytest.raises(Conflict, match="upgrade conflicts"):
+        world.platform.apply(ada, upgrade["digest"])
+    app = world.platform.workload("shop", kind="Application", environment="dev", project=None)
+    assert app["template_version"] == "1.0.0"
+
+
+def test_deleting_an_application_removes_its_workloads_and_resources(world: World) -> None:
+    ada = world.actor("ada")
+    plan = world.platform.plan(ada, PlanRequest(environment="dev", documents=application("shop")))
+    world.platform.apply(ada, plan["digest"])
+    converge(world.platform)
+    assert world.fake.names() == {"shop", "shop-db", "shop-route"}
+
+    with pytest.raises(InvalidInput, match="belongs to application 'shop'"):
+        world.platform.plan(
+            ada, PlanRequest(environment="dev", delete_kind="Workload", delete_name="shop")
+        )
+    delete = world.platform.plan(
+        ada, PlanRequest(environment="dev", delete_kind="Application", delete_name="shop")
+    )
+    assert actions(delete)[("Application", "shop")] == "delete"
+    assert actions(delete)[("Workload", "shop")] == "delete"
+    world.platform.apply(ada, delete["digest"])
+    converge(world.platform)
+    assert world.fake.names() == set()
+    listed = world.platform.list_workloads(
+        kind="Application", environment="dev", project=None, limit=10, page_token=None
+    )
+    assert listed.items == []
+
+
+def test_an_approval_is_not_replayed_for_a_later_identical_plan(world: World) -> None:
+    ada, pat = world.actor("ada"), world.actor("pat")
+    big = PlanRequest(environment="dev", documents=application("shop", memory="2Gi"))
+    plan = world.platform.plan(ada, big)
+    world.platform.review(pat, plan["digest"], approve=True, reason="for the sale only")
+    world.platform.apply(ada, plan["digest"])
+    converge(world.platform)
+    delete = world.platform.plan(
+        ada, PlanRequest(environment="dev", delete_kind="Application", delete_name="shop")
+    )
+    world.platform.apply(ada, delete["digest"])
+    converge(world.platform)
+
+    again = world.platform.plan(ada, big)  # same state as the first time: same inputs
+    assert again["status"] == "needs_approval"
+    assert again["applied_at"] is None
+    result = world.platform.apply(ada, again["digest"])
+    assert result["status"] == "waiting_approval"  # the old approval must not count

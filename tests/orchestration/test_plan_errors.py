@@ -111,7 +111,9 @@ def test_published_template_versions_are_immutable(world: World) -> None:
     with pytest.raises(SpecError, match="immutable") as raised:
         world.platform.plan(
             pat,
-            PlanRequest(environment="dev", project="platform-tools", documents=yaml.safe_dump(changed)),
+            PlanRequest(
+                environment="dev", project="platform-tools", documents=yaml.safe_dump(changed)
+            ),
         )
     assert raised.value.issues[0].path == "$.spec.version"
     assert snapshot(world) == before

@@ -145,7 +145,9 @@ def test_converged_resource_is_left_alone(world: World) -> None:
     assert [r for r, _ in events(world, "web")] == ["Created"]
 
 
-@pytest.mark.parametrize("error", [TemporaryError("quota exceeded"), RuntimeError("quota exceeded")])
+@pytest.mark.parametrize(
+    "error", [TemporaryError("quota exceeded"), RuntimeError("quota exceeded")]
+)
 def test_temporary_failures_back_off(world: World, error: Exception) -> None:
     deploy(world, workload("web"))
     world.fake.fail("web-db", error, times=2)
@@ -174,10 +176,6 @@ def test_temporary_failures_back_off(world: World, error: Exception) -> None:
     assert [r for r, _ in events(world, "web-db")] == ["Retrying", "Created"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: Reconciler._fail ignores TemporaryError.retry_after (errors.py documents it)",
-)
 def test_temporary_error_retry_after_is_honoured(world: World) -> None:
     deploy(world, workload("web"))
     world.fake.fail("web-db", TemporaryError("rate limited", retry_after=30.0))
@@ -223,22 +221,16 @@ def test_destroy_failure_keeps_the_resource_until_it_succeeds(world: World) -> N
     converge(world.platform)
     delete_web(world)
     world.fake.fail("web", TemporaryError("busy"), op="destroy", times=1)
-    try:
-        reconcile(world, "web")
-    except TemporaryError:
-        pass  # the work queue retries crashed keys; see the xfail test below
+    delay = reconcile(world, "web")
     assert resource(world.platform, "web").deleting
     assert "web" in world.fake.names()
+    assert delay is not None
+    world.clock.advance(delay)
     reconcile(world, "web")
     assert "web" not in world.fake.names()
     assert "web" not in resources(world.platform)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: Reconciler.reconcile calls provider.destroy outside its try: a failing "
-    "destroy raises out of reconcile, is not recorded on the resource and never backs off",
-)
 def test_destroy_failure_is_recorded_and_backs_off(world: World) -> None:
     deploy(world, workload("web", db=None))
     converge(world.platform)
@@ -254,8 +246,10 @@ def test_background_queue_converges_after_apply(world: World) -> None:
     world.platform.start()
     deploy(world, workload("web"))
     wait_until(
-        lambda: world.fake.names() == {"web", "web-db"}
-        and resource(world.platform, "web").phase == "running",
+        lambda: (
+            world.fake.names() == {"web", "web-db"}
+            and resource(world.platform, "web").phase == "running"
+        ),
         timeout=20,
         interval=0.05,
         what="the background queue to create both resources",

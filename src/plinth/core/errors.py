@@ -154,11 +154,11 @@ class ProviderError(PlinthError):
 
 
 class TemporaryError(ProviderError):
-    """A failure that may pass: the reconciler retries after ``retry_after`` seconds."""
+    """A failure that may pass: the reconciler retries with back-off, not before ``retry_after``."""
 
     type = "provider-temporary"
 
-    def __init__(self, detail: str, *, retry_after: float = 5.0) -> None:
+    def __init__(self, detail: str, *, retry_after: float | None = None) -> None:
         super().__init__(detail)
         self.retry_after = retry_after
 

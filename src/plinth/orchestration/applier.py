@@ -47,6 +47,9 @@ class Applier:
 
     def apply(self, session: Session, plan_digest: str, actor: Actor) -> ApplyResult:
         """Apply a plan as ``actor``: denied, waiting for approval, or applied."""
+        # Decisions are serialised on the audit chain's lock, taken before anything is
+        # read, so two plans made from the same state can never both pass the stale check.
+        audit.lock_chain(session)
         record = decisions.get_plan(session, plan_digest)
         if record.status == "applied":
             raise Conflict(f"plan {plan_digest[:12]} was already applied")

@@ -110,7 +110,12 @@ def store_plan(
         )
     outcome = combine(verdicts)
     body["verdicts"] = [v.as_dict() for v in verdicts]
-    record = existing or PlanRecord(digest=plan_digest)
+    record = existing or PlanRecord(digest=plan_digest, round=1)
+    if existing is not None:
+        # The same plan again after it was applied or rejected: a new round, in which
+        # nothing decided or approved before counts.
+        record.round += 1
+        record.applied_at, record.decision_seq, record.decided_by = None, None, ""
     record.environment, record.project, record.actor = draft.environment, draft.project, actor.name
     record.created_at, record.status, record.outcome = (
         clock.now(),
@@ -150,11 +155,11 @@ def get_plan(session: Session, plan_digest: str) -> PlanRecord:
     return record
 
 
-def approvals_of(session: Session, plan_digest: str) -> list[ApprovalRecord]:
-    """Return the approvals recorded for a plan, oldest first."""
+def approvals_of(session: Session, record: PlanRecord) -> list[ApprovalRecord]:
+    """Return the approvals recorded for a plan's current round, oldest first."""
     stmt = (
         select(ApprovalRecord)
-        .where(ApprovalRecord.digest == plan_digest)
+        .where(ApprovalRecord.digest == record.digest, ApprovalRecord.round == record.round)
         .order_by(ApprovalRecord.at)
     )
     return list(session.scalars(stmt))
@@ -186,6 +191,7 @@ def record_approval(
         ApprovalRecord(
             id=ids.new("apr"),
             digest=record.digest,
+            round=record.round,
             approver=approver.name,
             decision=decision,
             reason=reason,
@@ -208,7 +214,7 @@ def decide(
 ) -> VerdictKind:
     """Combine verdicts and approvals into the decision, and append it to the audit chain."""
     outcome = combine(verdicts)
-    approved = any(a.decision == "approve" for a in approvals_of(session, record.digest))
+    approved = any(a.decision == "approve" for a in approvals_of(session, record))
     final = outcome
     if outcome == VerdictKind.NEEDS_APPROVAL and approved:
         final = VerdictKind.ALLOW
@@ -223,7 +229,7 @@ def decide(
             "verdicts": [v.as_dict() for v in verdicts],
             "approvals": [
                 {"approver": a.approver, "decision": a.decision, "reason": a.reason}
-                for a in approvals_of(session, record.digest)
+                for a in approvals_of(session, record)
             ],
         },
         clock=clock,
@@ -272,7 +278,7 @@ def plan_as_dict(session: Session, record: PlanRecord) -> dict[str, Any]:
         "violations": record.body.get("violations", []),
         "approvals": [
             {"approver": a.approver, "decision": a.decision, "reason": a.reason, "at": a.at}
-            for a in approvals_of(session, record.digest)
+            for a in approvals_of(session, record)
         ],
         "decision_seq": record.decision_seq,
         "applied_at": record.applied_at,

@@ -18,7 +18,7 @@ from plinth.capabilities.audit import service as audit
 from plinth.capabilities.inventory import service as inventory
 from plinth.capabilities.inventory.models import ResourceRecord
 from plinth.core.clock import Clock
-from plinth.core.errors import InvalidInput, PermanentError
+from plinth.core.errors import InvalidInput, PermanentError, TemporaryError
 from plinth.core.placeholders import substitute
 from plinth.core.secrets import SecretBox
 from plinth.infrastructure.providers.base import ChangeAction, Observation, Resource
@@ -28,6 +28,7 @@ from plinth.infrastructure.store.db import Database
 __all__ = ["Reconciler", "Result"]
 
 log = logging.getLogger(__name__)
+MAX_RETRY_AFTER = 600.0
 CONVERGED_PHASES = ("running", "ready", "succeeded", "scheduled")
 
 
@@ -57,6 +58,14 @@ class _Waiting(Exception):
     """A dependency is not ready yet."""
 
 
+class _Later(Exception):
+    """The resource is backing off after a failure: look again after ``delay`` seconds."""
+
+    def __init__(self, delay: float) -> None:
+        super().__init__(f"backing off for {delay:.1f}s")
+        self.delay = delay
+
+
 class Reconciler:
     """Reconciles resources one id at a time."""
 
@@ -74,12 +83,18 @@ class Reconciler:
 
     def reconcile(self, resource_id: str) -> Result:
         """Bring one resource to its desired state; return when to look again."""
-        snap, resolved = self._load(resource_id)
+        try:
+            snap, resolved = self._load(resource_id)
+        except _Later as later:
+            return Result(later.delay)
         if snap is None:
             return Result(None)
         provider = self.registry.for_type(snap.resource.type)
         if snap.deleting:
-            provider.destroy(snap.resource, snap.state)
+            try:
+                provider.destroy(snap.resource, snap.state)
+            except Exception as exc:
+                return self._failed(snap, exc)
             self._forget(snap)
             return Result(None, outputs_changed=True)
         if resolved is None:
@@ -101,11 +116,8 @@ class Reconciler:
             if change.action == ChangeAction.REPLACE:
                 provider.destroy(resource, observed.state)
             after = provider.apply(resource, observed.state or snap.state)
-        except PermanentError as exc:
-            return self._fail(snap, str(exc), permanent=True)
         except Exception as exc:
-            log.warning("reconcile %s failed: %s", snap.resource.name, exc)
-            return self._fail(snap, str(exc) or type(exc).__name__, permanent=False)
+            return self._failed(snap, exc)
         reasons = "; ".join(change.reasons) or change.action.value
         if drift:
             return self._save(snap, after, reason="Repaired", message=f"drift repaired: {reasons}")
@@ -120,12 +132,8 @@ class Reconciler:
             if record is None:
                 return None, None
             now = self.clock.now()
-            if (
-                record.next_attempt_at is not None
-                and record.next_attempt_at > now
-                and not record.deleting
-            ):
-                return None, None
+            if record.next_attempt_at is not None and record.next_attempt_at > now:
+                raise _Later((record.next_attempt_at - now).total_seconds())
             if record.phase == "failed" and record.observed_generation == record.generation:
                 return None, None
             snap = _Snapshot(
@@ -240,7 +248,18 @@ class Reconciler:
             again = record.generation != snap.generation
         return Result(0.0 if again else self.interval, outputs_changed=changed)
 
-    def _fail(self, snap: _Snapshot, message: str, *, permanent: bool) -> Result:
+    def _failed(self, snap: _Snapshot, exc: Exception) -> Result:
+        """Record a provider failure: permanent ones stop, others back off."""
+        log.warning("reconcile %s failed: %s", snap.resource.name, exc)
+        message = str(exc) or type(exc).__name__
+        if isinstance(exc, PermanentError):
+            return self._fail(snap, message, permanent=True)
+        retry_after = exc.retry_after if isinstance(exc, TemporaryError) else None
+        return self._fail(snap, message, permanent=False, retry_after=retry_after)
+
+    def _fail(
+        self, snap: _Snapshot, message: str, *, permanent: bool, retry_after: float | None = None
+    ) -> Result:
         with self.db.transaction() as session:
             record = session.get(ResourceRecord, snap.id)
             if record is None:
@@ -255,7 +274,8 @@ class Reconciler:
                 delay = None
             else:
                 record.phase = "retrying"
-                delay = float(min(60, 2 ** min(record.failures, 6)))
+                backoff = float(min(60, 2 ** min(record.failures, 6)))
+                delay = min(MAX_RETRY_AFTER, max(retry_after or 0.0, backoff))
                 record.next_attempt_at = self.clock.now() + timedelta(seconds=delay)
             if first or permanent:
                 inventory.add_event(

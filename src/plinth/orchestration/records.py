@@ -31,6 +31,7 @@ class PlanRecord(Base):
         BigInteger().with_variant(Integer, "sqlite"), nullable=True
     )
     applied_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    round: Mapped[int] = mapped_column(Integer, default=1)
     version: Mapped[int] = mapped_column(Integer, default=1)
 
     __mapper_args__ = {"version_id_col": version}
@@ -42,6 +43,7 @@ class ApprovalRecord(Base):
     __tablename__ = "approvals"
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     digest: Mapped[str] = mapped_column(String(64), index=True)
+    round: Mapped[int] = mapped_column(Integer, default=1)
     approver: Mapped[str] = mapped_column(String(100))
     decision: Mapped[str] = mapped_column(String(16))
     reason: Mapped[str] = mapped_column(Text, default="")

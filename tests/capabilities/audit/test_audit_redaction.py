@@ -59,6 +59,5 @@ def test_redact_leaves_ordinary_data_alone() -> None:
     ],
     ids=["number-under-secret-key", "mapping-under-secret-key", "url-without-user", "at-in-pass"],
 )
-@pytest.mark.xfail(strict=True, reason="BUG: audit.redact misses these secret shapes")
 def test_redact_catches_every_secret_shape(data: dict[str, Any], secret: str) -> None:
     assert secret not in json.dumps(audit.redact(data))

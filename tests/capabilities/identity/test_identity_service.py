@@ -33,7 +33,9 @@ def authenticate(database: Database, token: str | None) -> Actor:
         return identity.authenticate(session, token)
 
 
-def test_valid_token_gives_the_actor_with_grants(database: Database, tokens: dict[str, str]) -> None:
+def test_valid_token_gives_the_actor_with_grants(
+    database: Database, tokens: dict[str, str]
+) -> None:
     rita = authenticate(database, tokens["rita"])
     assert (rita.name, rita.kind, rita.persona) == ("rita", "human", "app-developer")
     assert set(rita.grants) == {
@@ -192,7 +194,9 @@ def test_upserts_update_in_place(
     with database.transaction() as session:
         teams = session.scalars(select(TeamRow).where(TeamRow.name == "payments")).all()
         assert [t.description for t in teams] == ["new"]
-        staging = session.scalars(select(EnvironmentRow).where(EnvironmentRow.name == "staging")).one()
+        staging = session.scalars(
+            select(EnvironmentRow).where(EnvironmentRow.name == "staging")
+        ).one()
         assert (staging.protected, staging.region) == (True, "eu")
         project = identity.get_project(session, "checkout")
         assert identity.project_team(session, project) == "platform"

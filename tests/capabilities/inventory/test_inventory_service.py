@@ -83,11 +83,15 @@ def test_documents_keep_their_history(
             session, record, actor="pat", plan_digest="p2", ids=ids, clock=clock
         )
     with database.transaction() as session:
-        assert inventory.get_document(
-            session, kind="Workload", name="web", environment="dev", project="checkout"
-        ) is None
+        assert (
+            inventory.get_document(
+                session, kind="Workload", name="web", environment="dev", project="checkout"
+            )
+            is None
+        )
         history = inventory.history(session, KEY)
-        assert [(h.revision, h.action, h.actor) for h in history][0] == (3, "delete", "pat")
+        newest = history[0]
+        assert (newest.revision, newest.action, newest.actor) == (3, "delete", "pat")
         with pytest.raises(NotFound, match="no Workload named 'web' in dev/checkout"):
             inventory.require_document(
                 session, kind="Workload", name="web", environment="dev", project="checkout"

@@ -24,33 +24,36 @@ from plinth.infrastructure.store.pagination import Page, paginate
 
 __all__ = [
     "GENESIS",
+    "REDACTED",
     "Verification",
     "append",
     "get_record",
     "list_records",
+    "lock_chain",
     "record_as_dict",
     "redact",
     "verify",
 ]
 
 GENESIS = "0" * 64
+REDACTED = "<redacted>"
 _SECRET_KEY = re.compile(
     r"pass(word|wd)?|secret|token|api[_-]?key|private[_-]?key|credential", re.I
 )
-_URL_CREDENTIALS = re.compile(r"(://[^:/@\s]+:)[^@\s]+@")
+_URL_CREDENTIALS = re.compile(r"(://[^:/@\s]*:)[^/\s]*@")
 
 
 def redact(value: Any) -> Any:
-    """Return ``value`` with secret-looking fields and URL credentials replaced."""
+    """Return ``value`` with everything under secret-looking keys and URL credentials replaced."""
     if isinstance(value, dict):
         return {
-            k: "<redacted>" if _SECRET_KEY.search(str(k)) and isinstance(v, str) else redact(v)
+            k: REDACTED if _SECRET_KEY.search(str(k)) and v is not None else redact(v)
             for k, v in value.items()
         }
     if isinstance(value, list):
         return [redact(v) for v in value]
     if isinstance(value, str):
-        return _URL_CREDENTIALS.sub(r"\1<redacted>@", value)
+        return _URL_CREDENTIALS.sub(rf"\1{REDACTED}@", value)
     return value
 
 
@@ -70,12 +73,16 @@ def _content_hash(
     return hashlib.sha256((prev_hash + body).encode()).hexdigest()
 
 
+def lock_chain(session: Session) -> None:
+    """Take the chain's write lock for the rest of the transaction (serialises decisions)."""
+    session.execute(select(AuditHead.seq).where(AuditHead.id == 1).with_for_update())
+
+
 def append(
     session: Session, *, actor: str, action: str, subject: str, data: dict[str, Any], clock: Clock
 ) -> AuditRecord:
     """Append a record to the chain inside the caller's transaction."""
-    head = session.get(AuditHead, 1)
-    if head is None:
+    if session.get(AuditHead, 1) is None:  # the migration creates it; only a wiped store lacks it
         session.add(AuditHead(id=1, seq=0, hash=GENESIS))
         session.flush()
     # The UPDATE takes the row's write lock first, so concurrent appends queue here.
@@ -145,7 +152,12 @@ def verify(session: Session, *, batch: int = 1000) -> Verification:
             )
         prev_hash, expected_seq = record.hash, record.seq + 1
     head = session.get(AuditHead, 1)
-    if head is not None and (head.seq != expected_seq - 1 or head.hash != prev_hash):
+    last = expected_seq - 1
+    if head is not None and head.seq < last:
+        return Verification(
+            False, checked, head.seq + 1, "record is beyond the chain head (inserted)"
+        )
+    if head is not None and (head.seq != last or head.hash != prev_hash):
         return Verification(
             False,
             checked,

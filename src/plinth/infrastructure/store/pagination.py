@@ -49,7 +49,11 @@ def paginate(
     if limit < 1 or limit > MAX_LIMIT:
         raise InvalidInput(f"limit must be between 1 and {MAX_LIMIT}, got {limit}")
     if page_token:
-        stmt = stmt.where(key > _decode(page_token))
+        after = _decode(page_token)
+        expected = key.type.python_type
+        if not isinstance(after, expected) or isinstance(after, bool):
+            raise InvalidInput("page_token is not a token this server issued for this list")
+        stmt = stmt.where(key > after)
     rows: list[T] = list(session.scalars(stmt.order_by(key).limit(limit + 1)))
     more = len(rows) > limit
     rows = rows[:limit]

@@ -24,6 +24,7 @@ def upgrade() -> None:
         "approvals",
         sa.Column("id", sa.String(length=64), nullable=False),
         sa.Column("digest", sa.String(length=64), nullable=False),
+        sa.Column("round", sa.Integer(), nullable=False),
         sa.Column("approver", sa.String(length=100), nullable=False),
         sa.Column("decision", sa.String(length=16), nullable=False),
         sa.Column("reason", sa.Text(), nullable=False),
@@ -33,13 +34,15 @@ def upgrade() -> None:
     with op.batch_alter_table("approvals", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_approvals_digest"), ["digest"], unique=False)
 
-    op.create_table(
+    audit_head = op.create_table(
         "audit_head",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("seq", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column("hash", sa.String(length=64), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_audit_head")),
     )
+    # The chain's head exists from the start, so the first appends already serialise on it.
+    op.bulk_insert(audit_head, [{"id": 1, "seq": 0, "hash": "0" * 64}])
     op.create_table(
         "audit_records",
         sa.Column("seq", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
@@ -149,6 +152,7 @@ def upgrade() -> None:
         sa.Column(
             "applied_at", plinth.infrastructure.store.db.UTCDateTime(timezone=True), nullable=True
         ),
+        sa.Column("round", sa.Integer(), nullable=False),
         sa.Column("version", sa.Integer(), nullable=False),
         sa.PrimaryKeyConstraint("digest", name=op.f("pk_plans")),
     )

@@ -227,7 +227,22 @@ def test_production_as_a_developer_exits_3(cli: Cli) -> None:
     assert "release-manager" in planned.stdout + planned.stderr
     applied = cli("apply", "-f", spec, "--env", "prod", "--yes")
     assert applied.returncode == EXIT_DENIED
-    assert cli.json("get", "workloads", "--env", "prod")["items"] == []
+    prod = cli.json("get", "workloads", "--env", "prod")["items"]
+    assert "web-prod" not in [w["name"] for w in prod]
+
+
+def test_a_release_manager_applies_the_plan_a_developer_was_denied(cli: Cli) -> None:
+    spec = cli.write("prod-rm.yaml", application("web-rm"))
+    planned = cli("plan", "-f", spec, "--env", "prod", "-o", "json")
+    assert planned.returncode == EXIT_DENIED
+    denied = json.loads(planned.stdout)
+    assert denied["outcome"] == "deny"
+    as_ada = cli("apply", "--plan", denied["digest"], "--yes")
+    assert as_ada.returncode == EXIT_DENIED, as_ada.stdout + as_ada.stderr
+    as_rita = cli("apply", "--plan", denied["digest"], "--yes", user="rita")
+    assert as_rita.returncode == 0, as_rita.stdout + as_rita.stderr
+    names = [w["name"] for w in cli.json("get", "workloads", "--env", "prod")["items"]]
+    assert names == ["web-rm"]
 
 
 def test_out_of_bounds_override_exits_4_until_approved(cli: Cli) -> None:

@@ -296,7 +296,9 @@ def apply(
         stored = _make_plan(client, files or [], env, project, upgrade)
     if output is OutputFormat.table:
         print_plan(stored, next_step=False)
-    if _is_denied(stored):
+    # A stored plan is re-decided by the server for whoever applies it (a release
+    # manager may apply a plan a developer was denied), so only fresh plans stop here.
+    if _is_denied(stored) and not plan_digest:
         if output is not OutputFormat.table:
             print_data(stored, output)
         raise typer.Exit(EXIT_DENIED)

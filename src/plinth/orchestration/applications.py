@@ -83,6 +83,17 @@ def render_application(
     """Render an Application document into workloads (upgrading when asked)."""
     spec = doc.spec
     versions = template_versions(session, spec["template"])
+    if not versions:
+        raise SpecError(
+            [
+                Issue(
+                    f"no template named {spec['template']!r}",
+                    "$.spec.template",
+                    doc.index,
+                    doc.file,
+                )
+            ]
+        )
     stored = inventory.get_document(
         session, kind="Application", name=doc.name, environment=environment, project=project
     )

@@ -20,7 +20,7 @@ from plinth.core.clock import Clock
 from plinth.core.errors import Conflict
 from plinth.core.ids import IdFactory
 from plinth.orchestration import decisions
-from plinth.orchestration.gates.base import VerdictKind
+from plinth.orchestration.gates.base import Verdict, VerdictKind
 from plinth.orchestration.gates.pipeline import GatePipeline
 from plinth.orchestration.planner import resource_input
 from plinth.orchestration.records import PlanRecord
@@ -35,6 +35,7 @@ class ApplyResult:
     status: str
     record: PlanRecord
     touched: list[str] = field(default_factory=list)
+    verdicts: list[Verdict] = field(default_factory=list)
 
 
 class Applier:
@@ -62,19 +63,24 @@ class Applier:
                 extra={"conflicts": record.body["conflicts"]},
             )
         self._check_current(session, record)
+        # The owning team is read again: a project may have moved since the plan was made.
+        team = ""
+        if record.project:
+            team = identity.project_team(session, identity.get_project(session, record.project))
         verdicts = decisions.evaluate(
             session,
             self.pipeline,
             actor=actor,
             environment=record.environment,
             project=record.project,
-            team=record.body.get("team", ""),
+            team=team,
             body=record.body,
         )
         final = decisions.decide(session, record, actor=actor, verdicts=verdicts, clock=self.clock)
         if final == VerdictKind.DENY:
-            record.status = "denied"
-            return ApplyResult("denied", record)
+            # Recorded on the audit chain by decide(); the plan itself stays as it was, so
+            # one actor's denial never blocks another's approval or apply.
+            return ApplyResult("denied", record, verdicts=verdicts)
         if final == VerdictKind.NEEDS_APPROVAL:
             record.status = "needs_approval"
             return ApplyResult("waiting_approval", record)
@@ -135,7 +141,9 @@ class Applier:
     def _execute(self, session: Session, record: PlanRecord, actor: Actor) -> list[str]:
         effects = record.body["effects"]
         env, project = record.environment, record.project
-        for org in effects["organisation"]:
+        # Teams before the projects that name them, whatever order the file had.
+        order = {"Team": 0, "Environment": 1, "Project": 2}
+        for org in sorted(effects["organisation"], key=lambda o: order.get(o["kind"], 3)):
             self._apply_organisation(session, org)
         for doc in effects["delete_documents"]:
             found = inventory.get_document(
@@ -189,7 +197,7 @@ class Applier:
             touched.append(row.id)
         for rel in effects["release_resources"]:
             claimed = inventory.resources_by_name(
-                session, environment=env, project=project, names=[rel["name"]]
+                session, environment=env, project=project, names=[rel["name"]], lock=True
             ).get(rel["name"])
             if claimed is not None:
                 inventory.release(session, claimed, ref=rel["ref"], clock=self.clock)

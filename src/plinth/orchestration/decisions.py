@@ -20,6 +20,7 @@ from plinth.orchestration.plans import PlanDraft
 from plinth.orchestration.records import ApprovalRecord, PlanRecord
 
 __all__ = [
+    "approval_item",
     "approvals_of",
     "decide",
     "evaluate",
@@ -28,6 +29,7 @@ __all__ = [
     "list_plans",
     "plan_as_dict",
     "plan_view",
+    "reasons",
     "record_approval",
     "store_plan",
 ]
@@ -78,7 +80,7 @@ def store_plan(
     """Evaluate gates on a draft, store it as a plan (idempotent by digest) and audit it."""
     plan_digest = draft.digest(actor.name)
     existing = session.get(PlanRecord, plan_digest)
-    if existing is not None and existing.status in (*OPEN_STATUSES, "denied"):
+    if existing is not None and existing.status in OPEN_STATUSES:
         return existing
     body: dict[str, Any] = {
         "team": draft.team,
@@ -112,8 +114,8 @@ def store_plan(
     body["verdicts"] = [v.as_dict() for v in verdicts]
     record = existing or PlanRecord(digest=plan_digest, round=1)
     if existing is not None:
-        # The same plan again after it was applied or rejected: a new round, in which
-        # nothing decided or approved before counts.
+        # The same plan again after it was denied, applied or rejected: a new round, in
+        # which the gates are asked again and nothing decided or approved before counts.
         record.round += 1
         record.applied_at, record.decision_seq, record.decided_by = None, None, ""
     record.environment, record.project, record.actor = draft.environment, draft.project, actor.name
@@ -178,6 +180,8 @@ def record_approval(
     """Record a human's approval or rejection of a plan waiting for one."""
     if not approver.has_role(Role.PLATFORM_ENGINEER):
         raise Forbidden("approving plans needs the platform-engineer role")
+    if approver.name == record.actor:
+        raise Forbidden("nobody approves their own plan: ask another platform engineer")
     if approver.kind != "human":
         raise Forbidden("only humans can approve plans")
     if record.status not in ("needs_approval", "planned"):
@@ -214,7 +218,8 @@ def decide(
 ) -> VerdictKind:
     """Combine verdicts and approvals into the decision, and append it to the audit chain."""
     outcome = combine(verdicts)
-    approved = any(a.decision == "approve" for a in approvals_of(session, record))
+    approvals = approvals_of(session, record)
+    approved = any(a.decision == "approve" for a in approvals)
     final = outcome
     if outcome == VerdictKind.NEEDS_APPROVAL and approved:
         final = VerdictKind.ALLOW
@@ -229,14 +234,29 @@ def decide(
             "verdicts": [v.as_dict() for v in verdicts],
             "approvals": [
                 {"approver": a.approver, "decision": a.decision, "reason": a.reason}
-                for a in approvals_of(session, record)
+                for a in approvals
             ],
         },
         clock=clock,
     )
     record.decided_by, record.decision_seq = actor.name, entry.seq
-    record.body = {**record.body, "verdicts": [v.as_dict() for v in verdicts]}
+    if final != VerdictKind.DENY:
+        # The verdicts the plan was applied (or is waiting) under; a denial of someone
+        # else stays on the audit chain only.
+        record.body = {**record.body, "verdicts": [v.as_dict() for v in verdicts]}
     return final
+
+
+def reasons(verdicts: list[dict[str, Any]], kind: str) -> list[str]:
+    """Return the reasons of every verdict of one kind (``deny``, ``needs_approval``, ...)."""
+    return [r for v in verdicts if v["verdict"] == kind for r in v["reasons"]]
+
+
+def approval_item(session: Session, record: PlanRecord) -> dict[str, Any]:
+    """Return a plan as an entry of the approvals list."""
+    plan = plan_as_dict(session, record)
+    keep = ("digest", "environment", "project", "actor", "created_at", "status", "approvals")
+    return {k: plan[k] for k in keep} | {"reasons": reasons(plan["verdicts"], "needs_approval")}
 
 
 def list_plans(session: Session, *, limit: int, page_token: str | None) -> Page[PlanRecord]:

@@ -28,6 +28,7 @@ from plinth.orchestration.plans import Change, PlanDraft, PlanRequest
 __all__ = ["Planner"]
 
 ORG_KINDS = ("Team", "Project", "Environment", "Template")
+SCOPED = ("Workload", "Application")
 DELETABLE = ("Workload", "Application")
 
 
@@ -46,28 +47,37 @@ class Planner:
 
     def draft(self, session: Session, actor: Actor, request: PlanRequest) -> PlanDraft:
         """Return the draft plan for ``request`` as ``actor``."""
+        if request.delete_kind and request.delete_kind not in DELETABLE:
+            raise InvalidInput(
+                f"deleting a {request.delete_kind} is not supported; "
+                f"deletable kinds: {', '.join(DELETABLE)}"
+            )
         env = identity.get_environment(session, request.environment)
-        if request.project:
-            project = identity.get_project(session, request.project)
-        else:
-            project = identity.default_project(session, actor)
-        draft = PlanDraft(
-            environment=env.name, project=project.name, team=identity.project_team(session, project)
-        )
+        docs: list[Document] = []
+        if not request.delete_kind:
+            if not request.documents or not request.documents.strip():
+                raise InvalidInput("nothing to plan: send documents, or a delete request")
+            docs = load_documents(request.documents, file=request.file)
+        draft = PlanDraft(environment=env.name, project="", team="")
+        # Only workloads and applications live in a project; organisation documents don't.
+        if request.delete_kind or request.project or any(d.kind in SCOPED for d in docs):
+            if request.project:
+                project = identity.get_project(session, request.project)
+            else:
+                project = identity.default_project(session, actor)
+            draft.project, draft.team = project.name, identity.project_team(session, project)
         if request.delete_kind:
             self._plan_delete(session, draft, request.delete_kind, request.delete_name or "")
             return draft
-        if not request.documents or not request.documents.strip():
-            raise InvalidInput("nothing to plan: send documents, or a delete request")
-        docs = load_documents(request.documents, file=request.file)
         workloads: list[tuple[Document, str]] = []
+        teams = {d.name for d in docs if d.kind == "Team"}
         for doc in docs:
             if doc.kind == "Workload":
                 workloads.append((doc, ""))
             elif doc.kind == "Application":
                 workloads.extend(self._plan_application(session, draft, doc, request))
             elif doc.kind in ORG_KINDS:
-                self._plan_org_document(session, draft, doc)
+                self._plan_org_document(session, draft, doc, teams)
             else:
                 raise SpecError(
                     [Issue(f"kind {doc.kind} cannot be applied", "$.kind", doc.index, doc.file)]
@@ -89,7 +99,7 @@ class Planner:
         scoped: bool,
         label: str = "",
         owner: str = "",
-    ) -> None:
+    ) -> str:
         env, project = (draft.environment, draft.project) if scoped else ("", "")
         record = inventory.get_document(
             session, kind=kind, name=name, environment=env, project=project, label=label
@@ -98,7 +108,7 @@ class Planner:
         draft.inputs[f"doc:{key}"] = record.digest if record else None
         if record is not None and record.digest == digest(body) and record.owner == owner:
             draft.changes.append(Change(kind=kind, name=_shown(name, label), action="no-op"))
-            return
+            return "no-op"
         action = "create" if record is None else "update"
         draft.changes.append(
             Change(
@@ -120,8 +130,11 @@ class Planner:
                 "body": body,
             }
         )
+        return action
 
-    def _plan_org_document(self, session: Session, draft: PlanDraft, doc: Document) -> None:
+    def _plan_org_document(
+        self, session: Session, draft: PlanDraft, doc: Document, teams: set[str]
+    ) -> None:
         label = ""
         if doc.kind == "Template":
             from plinth.capabilities.templates import TemplateVersion
@@ -142,13 +155,19 @@ class Planner:
                         )
                     ]
                 )
-        else:
+        elif doc.kind == "Project":
+            team = doc.spec.get("team", "")
+            if team not in teams and identity.find_team(session, team) is None:
+                raise SpecError(
+                    [Issue(f"no team named {team!r}", "$.spec.team", doc.index, doc.file)]
+                )
+        action = self._document_change(
+            session, draft, kind=doc.kind, name=doc.name, body=doc.raw, scoped=False, label=label
+        )
+        if doc.kind != "Template" and action != "no-op":
             draft.effects.organisation.append(
                 {"kind": doc.kind, "name": doc.name, "spec": doc.spec}
             )
-        self._document_change(
-            session, draft, kind=doc.kind, name=doc.name, body=doc.raw, scoped=False, label=label
-        )
 
     def _plan_application(
         self, session: Session, draft: PlanDraft, doc: Document, request: PlanRequest
@@ -233,8 +252,11 @@ class Planner:
             for record in inventory.resources_of(
                 session, environment=draft.environment, project=draft.project, workload=name
             ):
-                if record.name not in wanted and not record.deleting:
-                    self._plan_release(draft, record, ref=name)
+                if record.deleting or name in claims.get(record.name, ()):
+                    continue
+                # A shared resource another workload of this plan still wants keeps its own
+                # line in the plan; only this workload's claim on it goes.
+                self._plan_release(draft, record, ref=name, shown=record.name not in wanted)
 
     def _plan_resource(
         self, draft: PlanDraft, spec: ResourceSpec, record: ResourceRecord | None, refs: list[str]
@@ -294,9 +316,14 @@ class Planner:
                 }
             )
 
-    def _plan_release(self, draft: PlanDraft, record: ResourceRecord, *, ref: str) -> None:
+    def _plan_release(
+        self, draft: PlanDraft, record: ResourceRecord, *, ref: str, shown: bool = True
+    ) -> None:
         draft.inputs[f"res:{record.name}"] = resource_input(record)
+        draft.effects.release_resources.append({"name": record.name, "ref": ref})
         remaining = [r for r in (record.refs or []) if r != ref]
+        if not shown:
+            return
         if remaining:
             draft.changes.append(
                 Change(
@@ -318,7 +345,6 @@ class Planner:
                     reasons=[f"no longer declared by {ref}"],
                 )
             )
-        draft.effects.release_resources.append({"name": record.name, "ref": ref})
 
     # -- deletion -----------------------------------------------------------------------
 

@@ -21,7 +21,7 @@ from plinth.capabilities.inventory import service as inventory
 from plinth.capabilities.inventory.models import ResourceRecord
 from plinth.core.clock import Clock, SystemClock
 from plinth.core.config import Settings
-from plinth.core.errors import GateDenied, NotFound
+from plinth.core.errors import GateDenied, InvalidInput, NotFound
 from plinth.core.ids import IdFactory, RandomIds
 from plinth.core.secrets import SecretBox, load_or_create_key
 from plinth.infrastructure.providers.base import LogSource, ProviderContext, Resource
@@ -121,11 +121,11 @@ class Platform:
         self.db.dispose()
 
     def _all_resource_ids(self) -> list[str]:
-        with self.db.transaction() as session:
+        with self.db.read() as session:
             return inventory.resource_ids(session)
 
     def _dependents(self, resource_id: str) -> list[str]:
-        with self.db.transaction() as session:
+        with self.db.read() as session:
             record = session.get(ResourceRecord, resource_id)
             if record is None:
                 return []
@@ -141,7 +141,7 @@ class Platform:
 
     def authenticate(self, token: str | None) -> Actor:
         """Return who a bearer token belongs to."""
-        with self.db.transaction() as session:
+        with self.db.read() as session:
             return identity.authenticate(session, token)
 
     def plan(self, actor: Actor, request: PlanRequest) -> dict[str, Any]:
@@ -161,9 +161,10 @@ class Platform:
             entry = audit.get_record(session, result.record.decision_seq or 0)
             decision = {"seq": plan["decision_seq"], "hash": entry.hash if entry else None}
         if result.status == "denied":
-            reasons = [r for v in plan["verdicts"] if v["verdict"] == "deny" for r in v["reasons"]]
+            verdicts = [v.as_dict() for v in result.verdicts]
+            why = decisions.reasons(verdicts, "deny")
             raise GateDenied(
-                "denied: " + "; ".join(reasons), extra={"verdicts": plan["verdicts"], "plan": plan}
+                "denied: " + "; ".join(why), extra={"verdicts": verdicts, "plan": plan}
             )
         for resource_id in result.touched:
             self.queue.enqueue(resource_id)
@@ -188,12 +189,12 @@ class Platform:
 
     def get_plan(self, plan_digest: str) -> dict[str, Any]:
         """Return one plan."""
-        with self.db.transaction() as session:
+        with self.db.read() as session:
             return decisions.plan_as_dict(session, decisions.get_plan(session, plan_digest))
 
     def list_plans(self, *, limit: int, page_token: str | None) -> Listing:
         """Return a page of plans."""
-        with self.db.transaction() as session:
+        with self.db.read() as session:
             page = decisions.list_plans(session, limit=limit, page_token=page_token)
             return Listing(
                 [decisions.plan_as_dict(session, p) for p in page.items], page.next_page_token
@@ -201,31 +202,11 @@ class Platform:
 
     def approvals(self, *, status: str, limit: int, page_token: str | None) -> Listing:
         """Return plans that needed approval, by approval status (pending by default)."""
-        with self.db.transaction() as session:
+        with self.db.read() as session:
             page = decisions.list_pending(
                 session, limit=limit, page_token=page_token, status=status
             )
-            items = []
-            for record in page.items:
-                plan = decisions.plan_as_dict(session, record)
-                reasons = [
-                    r
-                    for v in plan["verdicts"]
-                    if v["verdict"] == "needs_approval"
-                    for r in v["reasons"]
-                ]
-                items.append(
-                    {
-                        "digest": plan["digest"],
-                        "environment": plan["environment"],
-                        "project": plan["project"],
-                        "actor": plan["actor"],
-                        "created_at": plan["created_at"],
-                        "status": plan["status"],
-                        "reasons": reasons,
-                        "approvals": plan["approvals"],
-                    }
-                )
+            items = [decisions.approval_item(session, record) for record in page.items]
             return Listing(items, page.next_page_token)
 
     # -- reads ------------------------------------------------------------------------
@@ -240,7 +221,7 @@ class Platform:
         page_token: str | None,
     ) -> Listing:
         """Return a page of workloads or applications with their status."""
-        with self.db.transaction() as session:
+        with self.db.read() as session:
             page = inventory.list_documents(
                 session,
                 kind=kind,
@@ -264,10 +245,15 @@ class Platform:
             return inventory.require_document(
                 session, kind=kind, name=name, environment=environment, project=project
             )
-        page = inventory.list_documents(session, kind=kind, environment=environment, limit=500)
-        matches = [r for r in page.items if r.name == name]
+        matches = inventory.find_documents(session, kind=kind, name=name, environment=environment)
         if not matches:
             raise NotFound(f"no {kind} named {name!r} in environment {environment!r}")
+        if len(matches) > 1:
+            projects = ", ".join(sorted(m.project for m in matches))
+            raise InvalidInput(
+                f"{kind} {name!r} exists in several projects of {environment!r} ({projects}): "
+                "name the project"
+            )
         return matches[0]
 
     def workload(
@@ -280,7 +266,7 @@ class Platform:
         describe: bool = False,
     ) -> dict[str, Any]:
         """Return one workload (or application) with its resources, events and history."""
-        with self.db.transaction() as session:
+        with self.db.read() as session:
             record = self._workload_record(session, kind, name, environment, project)
             if kind == "Application":
                 return self._summary(session, kind, record) | {"document": record.body}
@@ -288,7 +274,7 @@ class Platform:
 
     def logs(self, name: str, *, environment: str, project: str | None, tail: int) -> list[str]:
         """Return the last lines of a workload's logs."""
-        with self.db.transaction() as session:
+        with self.db.read() as session:
             record = self._workload_record(session, "Workload", name, environment, project)
             resources = [
                 r
@@ -322,7 +308,7 @@ class Platform:
         self, *, environment: str | None, project: str | None, limit: int, page_token: str | None
     ) -> Listing:
         """Return a page of resources."""
-        with self.db.transaction() as session:
+        with self.db.read() as session:
             page = inventory.list_resources(
                 session,
                 environment=environment,
@@ -336,18 +322,18 @@ class Platform:
 
     def audit_log(self, *, limit: int, page_token: str | None) -> Listing:
         """Return a page of audit records, oldest first."""
-        with self.db.transaction() as session:
+        with self.db.read() as session:
             page = audit.list_records(session, limit=limit, page_token=page_token)
             return Listing([audit.record_as_dict(r) for r in page.items], page.next_page_token)
 
     def audit_verify(self) -> dict[str, Any]:
         """Walk the audit chain and report the first broken record."""
-        with self.db.transaction() as session:
+        with self.db.read() as session:
             return audit.verify(session).as_dict()
 
     def templates(self) -> list[dict[str, Any]]:
         """Return every template with its versions."""
-        with self.db.transaction() as session:
+        with self.db.read() as session:
             names = sorted(
                 {
                     r.name
@@ -369,7 +355,7 @@ class Platform:
 
     def template(self, name: str, version: str | None) -> dict[str, Any]:
         """Return one template version (the newest when none is named)."""
-        with self.db.transaction() as session:
+        with self.db.read() as session:
             versions = sorted(template_versions(session, name), key=lambda v: v.version_key)
         if not versions:
             raise NotFound(f"no template named {name!r}")
@@ -399,7 +385,7 @@ class Platform:
             "environments": identity.list_environments,
             "users": identity.list_users,
         }
-        with self.db.transaction() as session:
+        with self.db.read() as session:
             page = listers[kind](session, limit=limit, page_token=page_token)
             return Listing([_row_dict(r) for r in page.items], page.next_page_token)
 
@@ -408,8 +394,12 @@ class Platform:
         return [{"apiVersion": k.api_version, "kind": k.kind, "plural": k.plural} for k in kinds()]
 
     def schema(self, kind: str) -> dict[str, Any]:
-        """Return the JSON Schema of a kind."""
-        return json_schema(kind)
+        """Return the JSON Schema of a kind, or raise NotFound."""
+        try:
+            return json_schema(kind)
+        except (KeyError, FileNotFoundError):
+            known = ", ".join(k.kind for k in kinds())
+            raise NotFound(f"no kind named {kind!r} (known: {known})") from None
 
 
 def _row_dict(row: Any) -> dict[str, Any]:

@@ -207,6 +207,8 @@ class Reconciler:
         secret = {k: v for k, v in observed.outputs.items() if k in observed.secret_outputs}
         public = {k: v for k, v in observed.outputs.items() if k not in observed.secret_outputs}
         with self.db.transaction() as session:
+            if reason == "Repaired":
+                audit.lock_chain(session)  # same lock order as the applier: chain, then rows
             record = session.get(ResourceRecord, snap.id)
             if record is None:
                 return Result(None)
@@ -222,16 +224,25 @@ class Reconciler:
                 changed = changed or old != secret
                 if old != secret:
                     record.sealed_outputs = self.box.seal(json.dumps(secret, sort_keys=True))
-            record.outputs = public
-            record.state = observed.state
-            record.applied_digest = observed.applied_digest or ""
-            record.phase = observed.phase
-            record.healthy = observed.healthy
-            record.message = observed.message
-            record.failures, record.next_attempt_at = 0, None
+            fields: dict[str, Any] = {
+                "outputs": public,
+                "state": observed.state,
+                "applied_digest": observed.applied_digest or "",
+                "phase": observed.phase,
+                "healthy": observed.healthy,
+                "message": observed.message,
+                "failures": 0,
+                "next_attempt_at": None,
+            }
             if record.generation == snap.generation:
-                record.observed_generation = snap.generation
-            record.updated_at = self.clock.now()
+                fields["observed_generation"] = snap.generation
+            # A converged sweep writes nothing, so it never bumps the row's version under
+            # an apply that is reading it.
+            moved = {k: v for k, v in fields.items() if getattr(record, k) != v}
+            for key, value in moved.items():
+                setattr(record, key, value)
+            if moved:
+                record.updated_at = self.clock.now()
             if reason is not None:
                 inventory.add_event(
                     session, record, reason=reason, message=message, at=self.clock.now()
@@ -289,6 +300,7 @@ class Reconciler:
 
     def _forget(self, snap: _Snapshot) -> None:
         with self.db.transaction() as session:
+            audit.lock_chain(session)
             record = session.get(ResourceRecord, snap.id)
             if record is None or not record.deleting:
                 return

@@ -242,3 +242,19 @@ def test_unknown_objects_are_not_found(ada: httpx.Client) -> None:
     )
     problem = assert_problem(ada.get("/api/v1/workloads/nope"), 422, "invalid-input")
     assert problem["issues"][0]["path"].endswith("$.environment")
+
+
+def test_unknown_kind_has_no_schema(ada: httpx.Client) -> None:
+    assert_problem(ada.get("/api/v1/schemas/Nope"), 404, "not-found")
+
+
+def test_a_forged_page_token_out_of_range_is_refused(ada: httpx.Client) -> None:
+    import base64
+
+    token = base64.urlsafe_b64encode(json.dumps({"after": 10**30}).encode()).decode()
+    assert_problem(ada.get("/api/v1/audit", params={"page_token": token}), 422, "invalid-input")
+
+
+def test_reviewing_an_unknown_plan_without_a_body_is_not_found(ada: httpx.Client) -> None:
+    # The body is optional: the answer is about the plan, not a missing reason.
+    assert_problem(ada.post("/api/v1/approvals/" + "0" * 64 + "/approve"), 404, "not-found")

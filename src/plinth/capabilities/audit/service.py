@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from plinth.capabilities.audit.models import AuditHead, AuditRecord
 from plinth.core.clock import Clock
 from plinth.core.digest import canonical_json
+from plinth.core.errors import PlinthError
 from plinth.infrastructure.store.pagination import Page, paginate
 
 __all__ = [
@@ -82,7 +83,12 @@ def append(
     session: Session, *, actor: str, action: str, subject: str, data: dict[str, Any], clock: Clock
 ) -> AuditRecord:
     """Append a record to the chain inside the caller's transaction."""
-    if session.get(AuditHead, 1) is None:  # the migration creates it; only a wiped store lacks it
+    if session.get(AuditHead, 1) is None:  # the migration creates it
+        if session.scalar(select(AuditRecord.seq).limit(1)) is not None:
+            raise PlinthError(
+                "the audit chain's head row is missing, so the log was tampered with: "
+                "run `plinth audit verify`; nothing more is recorded until it is restored"
+            )
         session.add(AuditHead(id=1, seq=0, hash=GENESIS))
         session.flush()
     # The UPDATE takes the row's write lock first, so concurrent appends queue here.
@@ -153,6 +159,10 @@ def verify(session: Session, *, batch: int = 1000) -> Verification:
         prev_hash, expected_seq = record.hash, record.seq + 1
     head = session.get(AuditHead, 1)
     last = expected_seq - 1
+    if head is None and checked:
+        return Verification(
+            False, checked, expected_seq, "the chain head is missing: newest records may be removed"
+        )
     if head is not None and head.seq < last:
         return Verification(
             False, checked, head.seq + 1, "record is beyond the chain head (inserted)"

@@ -26,6 +26,7 @@ from plinth.infrastructure.store.pagination import Page, paginate
 __all__ = [
     "authenticate",
     "create_user",
+    "find_team",
     "get_environment",
     "get_project",
     "hash_token",
@@ -205,6 +206,11 @@ def get_environment(session: Session, name: str) -> EnvironmentRow:
         )
         raise NotFound(f"no environment named {name!r} (known: {known or 'none'})")
     return env
+
+
+def find_team(session: Session, name: str) -> TeamRow | None:
+    """Return a team by name, or None."""
+    return IdentityRepository(session).team_by_name(name)
 
 
 def get_project(session: Session, name: str) -> ProjectRow:

@@ -28,6 +28,7 @@ __all__ = [
     "delete_document",
     "document_key",
     "events_for",
+    "find_documents",
     "get_document",
     "history",
     "list_documents",
@@ -201,6 +202,18 @@ def list_documents(
     return paginate(session, stmt, DocumentRecord.id, limit=limit, page_token=page_token)
 
 
+def find_documents(
+    session: Session, *, kind: str, name: str, environment: str
+) -> list[DocumentRecord]:
+    """Return the documents of one kind and name in an environment, across projects."""
+    stmt = select(DocumentRecord).where(
+        DocumentRecord.kind == kind,
+        DocumentRecord.name == name,
+        DocumentRecord.environment == environment,
+    )
+    return list(session.scalars(stmt))
+
+
 def versions_of(session: Session, *, kind: str, name: str) -> list[DocumentRecord]:
     """Return every labelled version of an unscoped document (e.g. a template's versions)."""
     stmt = select(DocumentRecord).where(
@@ -233,19 +246,20 @@ def resources_of(
 
 
 def resources_by_name(
-    session: Session, *, environment: str, project: str, names: list[str]
+    session: Session, *, environment: str, project: str, names: list[str], lock: bool = False
 ) -> dict[str, ResourceRecord]:
-    """Return the named resources of one environment and project."""
+    """Return the named resources of one environment and project (row-locked if ``lock``)."""
     if not names:
         return {}
-    rows = session.scalars(
-        select(ResourceRecord).where(
-            ResourceRecord.environment == environment,
-            ResourceRecord.project == project,
-            ResourceRecord.name.in_(names),
-        )
+    stmt = select(ResourceRecord).where(
+        ResourceRecord.environment == environment,
+        ResourceRecord.project == project,
+        ResourceRecord.name.in_(names),
     )
-    return {r.name: r for r in rows}
+    if lock:
+        # Wait for a reconciler writing these rows, then read what it committed.
+        stmt = stmt.with_for_update().execution_options(populate_existing=True)
+    return {r.name: r for r in session.scalars(stmt)}
 
 
 def put_desired(
@@ -265,7 +279,9 @@ def put_desired(
 ) -> ResourceRecord:
     """Record the desired spec of a resource; a changed spec bumps its generation."""
     now = clock.now()
-    found = resources_by_name(session, environment=environment, project=project, names=[name])
+    found = resources_by_name(
+        session, environment=environment, project=project, names=[name], lock=True
+    )
     record = found.get(name)
     spec_digest = digest(spec)
     if record is None:

@@ -116,16 +116,18 @@ def list_approvals(
 
 @router.post("/approvals/{digest}/approve")
 def approve(
-    digest: str, body: ReviewBody, platform: PlatformDep, actor: ActorDep
+    digest: str, platform: PlatformDep, actor: ActorDep, body: ReviewBody | None = None
 ) -> dict[str, Any]:
     """Approve a plan (it still has to be applied)."""
-    return platform.review(actor, digest, approve=True, reason=body.reason)
+    return platform.review(actor, digest, approve=True, reason=body.reason if body else "")
 
 
 @router.post("/approvals/{digest}/deny")
-def deny(digest: str, body: ReviewBody, platform: PlatformDep, actor: ActorDep) -> dict[str, Any]:
+def deny(
+    digest: str, platform: PlatformDep, actor: ActorDep, body: ReviewBody | None = None
+) -> dict[str, Any]:
     """Reject a plan."""
-    return platform.review(actor, digest, approve=False, reason=body.reason)
+    return platform.review(actor, digest, approve=False, reason=body.reason if body else "")
 
 
 @router.get("/workloads")

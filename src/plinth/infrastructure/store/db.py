@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy import JSON, DateTime, Engine, MetaData, create_engine, event
 from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
 from sqlalchemy.types import TypeDecorator
@@ -23,6 +23,8 @@ from sqlalchemy.types import TypeDecorator
 from plinth.core.errors import Conflict
 
 __all__ = ["Base", "Database", "JSONType", "UTCDateTime"]
+
+READ_ONLY = "plinth_read_only"
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -113,6 +115,22 @@ class Database:
             ) from exc
         except IntegrityError as exc:
             raise Conflict(f"a concurrent change conflicts with this one: {exc.orig}") from exc
+        except OperationalError as exc:
+            # PostgreSQL's deadlock and serialization failures: the change can simply be retried.
+            if getattr(exc.orig, "sqlstate", None) in ("40P01", "40001"):
+                raise Conflict("a concurrent change got in the way; retry") from exc
+            raise
+        finally:
+            session.close()
+
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        """Open a session for reading only: on SQLite it does not queue behind writers."""
+        session = self._sessions()
+        try:
+            session.connection(execution_options={READ_ONLY: True})
+            yield session
+            session.rollback()
         finally:
             session.close()
 
@@ -132,6 +150,10 @@ class Database:
 
 
 def _sqlite_begin_immediate(conn: Any) -> None:
-    # Take SQLite's write lock at BEGIN, so concurrent writers queue instead of
-    # failing with "database is locked" when a reader upgrades to a writer.
-    conn.exec_driver_sql("BEGIN IMMEDIATE")
+    # Writers take SQLite's write lock at BEGIN, so concurrent writers queue instead of
+    # failing with "database is locked" when a reader upgrades to a writer. Readers
+    # (Database.read) begin deferred and read a WAL snapshot without waiting.
+    if conn.get_execution_options().get(READ_ONLY):
+        conn.exec_driver_sql("BEGIN")
+    else:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")

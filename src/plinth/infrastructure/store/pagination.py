@@ -51,7 +51,8 @@ def paginate(
     if page_token:
         after = _decode(page_token)
         expected = key.type.python_type
-        if not isinstance(after, expected) or isinstance(after, bool):
+        out_of_range = isinstance(after, int) and not -(2**63) <= after < 2**63
+        if not isinstance(after, expected) or isinstance(after, bool) or out_of_range:
             raise InvalidInput("page_token is not a token this server issued for this list")
         stmt = stmt.where(key > after)
     rows: list[T] = list(session.scalars(stmt.order_by(key).limit(limit + 1)))

@@ -29,6 +29,7 @@ from plinth.infrastructure.providers.registry import ProviderRegistry
 from plinth.infrastructure.store.db import Database
 from plinth.infrastructure.store.pagination import Page
 from plinth.orchestration import decisions, views
+from plinth.orchestration import schema as _schema  # noqa: F401 - every table on Base
 from plinth.orchestration.applications import template_versions
 from plinth.orchestration.applier import Applier
 from plinth.orchestration.gates.pipeline import GatePipeline

@@ -23,6 +23,6 @@ def alembic_config(engine: Engine, target_metadata: MetaData | None = None) -> C
     return config
 
 
-def upgrade(engine: Engine, revision: str = "head") -> None:
-    """Upgrade the schema to ``revision`` (default: newest)."""
+def upgrade(engine: Engine, revision: str = "heads") -> None:
+    """Upgrade the schema to ``revision`` (default: the newest of every branch)."""
     command.upgrade(alembic_config(engine), revision)

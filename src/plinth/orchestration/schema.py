@@ -1,0 +1,18 @@
+"""Every table of the platform, imported in one place so ``Base.metadata`` is complete.
+
+Migrations (``infrastructure/store/migrations``) must build exactly these tables;
+a test compares them.
+"""
+
+from __future__ import annotations
+
+import plinth.capabilities.audit.models
+import plinth.capabilities.finops.models
+import plinth.capabilities.identity.models
+import plinth.capabilities.inventory.models
+import plinth.orchestration.records  # noqa: F401 - imported for their tables
+from plinth.infrastructure.store.db import Base
+
+__all__ = ["metadata"]
+
+metadata = Base.metadata

@@ -6,7 +6,10 @@ PORT ?= 8080
 DATA_DIR ?= .plinth
 PYTEST_ARGS ?=
 
-.PHONY: install up down test lint typecheck layers unit bench clean
+# focus-validator (FOCUS 1.2 conformance of our exports) needs Python >= 3.12 and its own venv.
+FOCUS_PYTHON ?= $(firstword $(wildcard $(HOME)/.pyenv/versions/3.12*/bin/python3.12 /root/.pyenv/versions/3.12*/bin/python3.12 /usr/bin/python3.12 /usr/local/bin/python3.12))
+
+.PHONY: install up down test lint typecheck layers unit bench clean focus-validator
 
 $(BIN)/plinth: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,13 +35,21 @@ typecheck: install
 layers: install
 	$(BIN)/lint-imports
 
-unit: install
+.venv-focus/bin/focus-validator:
+	@test -n "$(FOCUS_PYTHON)" || { echo "focus-validator needs python3.12 (set FOCUS_PYTHON)"; exit 1; }
+	$(FOCUS_PYTHON) -m venv .venv-focus
+	.venv-focus/bin/pip install --quiet focus-validator==2.2.1 pyarrow==21.0.0
+
+focus-validator: .venv-focus/bin/focus-validator
+
+unit: install focus-validator
 	$(BIN)/pytest --cov --cov-report=term $(PYTEST_ARGS)
 
 test: lint typecheck layers unit ## everything CI runs: ruff, mypy --strict, import-linter, pytest + coverage
 
 bench: install ## run the benchmarks
 	$(BIN)/python benchmarks/plan.py
+	$(BIN)/python benchmarks/metering.py
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .coverage
+	rm -rf $(VENV) .venv-focus .mypy_cache .ruff_cache .pytest_cache .coverage

@@ -17,7 +17,7 @@ from plinth.core.errors import InvalidInput
 
 __all__ = ["Settings", "load_settings"]
 
-DEFAULT_GATES = ["authorization", "template-bounds"]
+DEFAULT_GATES = ["authorization", "cost", "template-bounds"]
 
 
 class Settings(BaseModel):
@@ -36,11 +36,15 @@ class Settings(BaseModel):
     gates: list[str] = Field(default_factory=lambda: list(DEFAULT_GATES))
     reconcile_interval_s: float = Field(default=5.0, gt=0)
     reconcile_workers: int = Field(default=2, ge=1, le=32)
+    metering_interval_s: float = Field(default=10.0, gt=0, description="usage sampling period")
     postgres_url: str | None = Field(
         default=None, description="admin URL of a PostgreSQL server for `postgres` resources"
     )
     postgres_bin_dir: Path | None = Field(default=None, description="where initdb and pg_ctl live")
     max_body_bytes: int = Field(default=1_048_576, gt=0)
+    max_upload_bytes: int = Field(
+        default=32 * 1_048_576, gt=0, description="limit for usage batches and billing imports"
+    )
     seed_demo: bool = True
 
     def resolved_database_url(self) -> str:
@@ -58,9 +62,11 @@ _ENV_FIELDS = {
     "PLINTH_GATES": "gates",
     "PLINTH_RECONCILE_INTERVAL": "reconcile_interval_s",
     "PLINTH_RECONCILE_WORKERS": "reconcile_workers",
+    "PLINTH_METERING_INTERVAL": "metering_interval_s",
     "PLINTH_POSTGRES_URL": "postgres_url",
     "PLINTH_POSTGRES_BIN_DIR": "postgres_bin_dir",
     "PLINTH_MAX_BODY_BYTES": "max_body_bytes",
+    "PLINTH_MAX_UPLOAD_BYTES": "max_upload_bytes",
     "PLINTH_SEED_DEMO": "seed_demo",
 }
 

@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from plinth.capabilities.audit import service as audit
+from plinth.capabilities.finops import reservations
 from plinth.capabilities.identity import service as identity
 from plinth.capabilities.identity.schemas import Actor
 from plinth.capabilities.inventory import service as inventory
@@ -75,6 +76,8 @@ class Applier:
             project=record.project,
             team=team,
             body=record.body,
+            plan_digest=record.digest,
+            now=self.clock.now(),
         )
         final = decisions.decide(session, record, actor=actor, verdicts=verdicts, clock=self.clock)
         if final == VerdictKind.DENY:
@@ -85,6 +88,8 @@ class Applier:
             record.status = "needs_approval"
             return ApplyResult("waiting_approval", record)
         touched = self._execute(session, record, actor)
+        # What the plan held in budgets is now desired state, counted as committed spend.
+        reservations.commit(session, plan_digest=record.digest)
         record.status, record.applied_at = "applied", self.clock.now()
         audit.append(
             session,

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from plinth.capabilities.audit import service as audit
+from plinth.capabilities.finops import reservations
+from plinth.capabilities.finops.budgets import budget_facts, reserve_for_plan
+from plinth.capabilities.finops.estimate import money
+from plinth.capabilities.finops.models import BudgetReservation
 from plinth.capabilities.identity import service as identity
 from plinth.capabilities.identity.schemas import Actor, Role
-from plinth.core.clock import Clock
+from plinth.core.clock import Clock, SystemClock
 from plinth.core.errors import Conflict, Forbidden, NotFound
 from plinth.core.ids import IdFactory
 from plinth.infrastructure.store.pagination import Page, paginate
@@ -38,10 +43,28 @@ OPEN_STATUSES = ("planned", "needs_approval", "approved")
 
 
 def plan_view(
-    session: Session, *, environment: str, project: str, team: str, body: dict[str, Any]
+    session: Session,
+    *,
+    environment: str,
+    project: str,
+    team: str,
+    body: dict[str, Any],
+    plan_digest: str = "",
+    now: datetime | None = None,
 ) -> PlanView:
-    """Build what gates see of a plan."""
+    """Build what gates see of a plan, with its cost and the budgets it touches."""
     env = identity.get_environment(session, environment)
+    cost = body.get("cost") or {}
+    budgets: list[dict[str, Any]] = []
+    if cost:
+        budgets = budget_facts(
+            session,
+            environment=environment,
+            project=project,
+            team=team,
+            now=now or SystemClock().now(),
+            exclude_plan=plan_digest,
+        )
     return PlanView(
         environment=environment,
         environment_tier=env.tier,
@@ -50,6 +73,7 @@ def plan_view(
         team=team,
         changes=tuple(body.get("changes", [])),
         violations=tuple(body.get("violations", [])),
+        extra={"cost": cost, "budgets": budgets},
     )
 
 
@@ -62,9 +86,19 @@ def evaluate(
     project: str,
     team: str,
     body: dict[str, Any],
+    plan_digest: str = "",
+    now: datetime | None = None,
 ) -> list[Verdict]:
-    """Run every configured gate over a plan body."""
-    view = plan_view(session, environment=environment, project=project, team=team, body=body)
+    """Run every configured gate over a plan body (budgets exclude the plan's own holds)."""
+    view = plan_view(
+        session,
+        environment=environment,
+        project=project,
+        team=team,
+        body=body,
+        plan_digest=plan_digest,
+        now=now,
+    )
     return pipeline.evaluate(view, actor, GateContext())
 
 
@@ -88,6 +122,7 @@ def store_plan(
         "effects": draft.effects.as_dict(),
         "violations": draft.violations,
         "conflicts": draft.conflicts,
+        "cost": draft.cost,
     }
     verdicts = evaluate(
         session,
@@ -97,6 +132,8 @@ def store_plan(
         project=draft.project,
         team=draft.team,
         body=body,
+        plan_digest=plan_digest,
+        now=clock.now(),
     )
     if draft.conflicts:
         verdicts.append(
@@ -118,6 +155,7 @@ def store_plan(
         # which the gates are asked again and nothing decided or approved before counts.
         record.round += 1
         record.applied_at, record.decision_seq, record.decided_by = None, None, ""
+        reservations.release(session, plan_digest=plan_digest)
     record.environment, record.project, record.actor = draft.environment, draft.project, actor.name
     record.created_at, record.status, record.outcome = (
         clock.now(),
@@ -203,12 +241,41 @@ def record_approval(
         )
     )
     record.status = "approved" if approve else "rejected"
+    held = _reserve(session, record, ids=ids, clock=clock) if approve else []
+    if not approve:
+        reservations.release(session, plan_digest=record.digest)
     audit.append(
         session,
         actor=approver.name,
         action=f"plan.{'approved' if approve else 'rejected'}",
         subject=f"plan/{record.digest}",
-        data={"reason": reason, "requested_by": record.actor},
+        data={
+            "reason": reason,
+            "requested_by": record.actor,
+            "reservations": [
+                {"budget": r.budget, "amount": money(r.amount), "currency": r.currency}
+                for r in held
+            ],
+        },
+        clock=clock,
+    )
+
+
+def _reserve(
+    session: Session, record: PlanRecord, *, ids: IdFactory, clock: Clock
+) -> list[BudgetReservation]:
+    """Hold what an approved plan adds in every budget it touches, until it is applied."""
+    team = ""
+    if record.project:
+        team = identity.project_team(session, identity.get_project(session, record.project))
+    return reserve_for_plan(
+        session,
+        environment=record.environment,
+        project=record.project,
+        team=team,
+        cost=record.body.get("cost") or {},
+        plan_digest=record.digest,
+        ids=ids,
         clock=clock,
     )
 
@@ -296,6 +363,17 @@ def plan_as_dict(session: Session, record: PlanRecord) -> dict[str, Any]:
         "verdicts": record.body.get("verdicts", []),
         "conflicts": record.body.get("conflicts", []),
         "violations": record.body.get("violations", []),
+        "cost": record.body.get("cost") or {},
+        "reservations": [
+            {
+                "budget": r.budget,
+                "amount": money(r.amount),
+                "currency": r.currency,
+                "status": r.status,
+                "expires_at": r.expires_at,
+            }
+            for r in reservations.of_plan(session, record.digest)
+        ],
         "approvals": [
             {"approver": a.approver, "decision": a.decision, "reason": a.reason, "at": a.at}
             for a in approvals_of(session, record)

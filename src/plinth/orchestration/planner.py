@@ -23,11 +23,12 @@ from plinth.infrastructure.providers.base import ChangeAction, Observation, Reso
 from plinth.infrastructure.providers.registry import ProviderRegistry
 from plinth.integration.importers.score import merge_shared, order_resources, translate_workload
 from plinth.orchestration.applications import render_application
+from plinth.orchestration.costing import FINOPS_KINDS, price_draft, validate_finops_document
 from plinth.orchestration.plans import Change, PlanDraft, PlanRequest
 
 __all__ = ["Planner"]
 
-ORG_KINDS = ("Team", "Project", "Environment", "Template")
+ORG_KINDS = ("Team", "Project", "Environment", "Template", *FINOPS_KINDS)
 SCOPED = ("Workload", "Application")
 DELETABLE = ("Workload", "Application")
 
@@ -68,7 +69,7 @@ class Planner:
             draft.project, draft.team = project.name, identity.project_team(session, project)
         if request.delete_kind:
             self._plan_delete(session, draft, request.delete_kind, request.delete_name or "")
-            return draft
+            return self._priced(session, draft)
         workloads: list[tuple[Document, str]] = []
         teams = {d.name for d in docs if d.kind == "Team"}
         for doc in docs:
@@ -84,6 +85,17 @@ class Planner:
                 )
         if workloads:
             self._plan_workloads(session, draft, workloads)
+        return self._priced(session, draft)
+
+    def _priced(self, session: Session, draft: PlanDraft) -> PlanDraft:
+        """Attach cost estimates (per change and for the plan) to the draft."""
+
+        types = self.registry.types()
+
+        def provider_of(type_: str) -> str:
+            return types.get(type_, "")
+
+        price_draft(session, draft, provider_of=provider_of)
         return draft
 
     # -- documents -----------------------------------------------------------------
@@ -155,6 +167,8 @@ class Planner:
                         )
                     ]
                 )
+        elif doc.kind in FINOPS_KINDS:
+            validate_finops_document(session, doc, teams=teams)
         elif doc.kind == "Project":
             team = doc.spec.get("team", "")
             if team not in teams and identity.find_team(session, team) is None:
@@ -164,7 +178,7 @@ class Planner:
         action = self._document_change(
             session, draft, kind=doc.kind, name=doc.name, body=doc.raw, scoped=False, label=label
         )
-        if doc.kind != "Template" and action != "no-op":
+        if doc.kind not in ("Template", *FINOPS_KINDS) and action != "no-op":
             draft.effects.organisation.append(
                 {"kind": doc.kind, "name": doc.name, "spec": doc.spec}
             )

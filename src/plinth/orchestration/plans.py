@@ -34,10 +34,12 @@ class Change:
     before: Any = None
     after: Any = None
     reasons: list[str] = field(default_factory=list)
+    cost: dict[str, Any] | None = None
+    cost_before: dict[str, Any] | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        """Return the change as JSON data."""
-        return {
+        """Return the change as JSON data (``cost``/``cost_before`` only when priced)."""
+        data: dict[str, Any] = {
             "kind": self.kind,
             "type": self.type,
             "name": self.name,
@@ -46,6 +48,11 @@ class Change:
             "after": self.after,
             "reasons": list(self.reasons),
         }
+        if self.cost is not None:
+            data["cost"] = self.cost
+        if self.cost_before is not None:
+            data["cost_before"] = self.cost_before
+        return data
 
 
 @dataclass
@@ -81,6 +88,7 @@ class PlanDraft:
     inputs: dict[str, Any] = field(default_factory=dict)
     violations: list[dict[str, Any]] = field(default_factory=list)
     conflicts: list[dict[str, Any]] = field(default_factory=list)
+    cost: dict[str, Any] = field(default_factory=dict)
 
     def digest(self, actor: str) -> str:
         """Return the stable digest of this plan for this actor."""

@@ -15,6 +15,7 @@ from sqlalchemy import select
 
 from plinth.capabilities.audit import service as audit
 from plinth.capabilities.catalog.kinds import json_schema, kinds
+from plinth.capabilities.finops.pricebook import current_pricebook
 from plinth.capabilities.identity import service as identity
 from plinth.capabilities.identity.schemas import Actor
 from plinth.capabilities.inventory import service as inventory
@@ -32,11 +33,15 @@ from plinth.orchestration import decisions, views
 from plinth.orchestration import schema as _schema  # noqa: F401 - every table on Base
 from plinth.orchestration.applications import template_versions
 from plinth.orchestration.applier import Applier
+from plinth.orchestration.billing import Billing
 from plinth.orchestration.gates.pipeline import GatePipeline
+from plinth.orchestration.janitor import Janitor, seed_janitor
+from plinth.orchestration.metering import MeteringLoop
 from plinth.orchestration.planner import Planner
 from plinth.orchestration.plans import PlanRequest
 from plinth.orchestration.reconciler import Reconciler
 from plinth.orchestration.seed import seed_demo, seed_templates
+from plinth.orchestration.showback import Costing
 from plinth.orchestration.workers import WorkQueue
 
 __all__ = ["Listing", "Platform"]
@@ -98,6 +103,17 @@ class Platform:
             interval=settings.reconcile_interval_s,
             workers=settings.reconcile_workers,
         )
+        # FinOps: usage and cost (showback), FOCUS bills (billing), the janitor agent.
+        self.costing = Costing(self.db, self.clock, current_pricebook)
+        self.billing = Billing(db=self.db, clock=self.clock)
+        self.metering = MeteringLoop(
+            self.db,
+            self.registry,
+            current_pricebook,
+            self.clock,
+            interval=settings.metering_interval_s,
+        )
+        self.janitor = Janitor(self)
 
     # -- lifecycle --------------------------------------------------------------------
 
@@ -106,18 +122,22 @@ class Platform:
         self.db.migrate()
         with self.db.transaction() as session:
             if identity.is_seeded(session):
+                # Stores seeded by an older version get what later versions seed too.
                 seed_templates(session, ids=self.ids, clock=self.clock)
-                return {}
+                token = seed_janitor(session, ids=self.ids, clock=self.clock)
+                return {"janitor": token} if token else {}
             if not self.settings.seed_demo:
                 return {}
             return seed_demo(session, ids=self.ids, clock=self.clock)
 
     def start(self) -> None:
-        """Start background reconciliation (every resource is visited at once)."""
+        """Start background work: reconciliation (every resource at once) and metering."""
         self.queue.start()
+        self.metering.start()
 
     def stop(self) -> None:
         """Stop background work and close the store."""
+        self.metering.stop()
         self.queue.stop()
         self.db.dispose()
 

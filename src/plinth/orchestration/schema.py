@@ -7,6 +7,8 @@ a test compares them.
 from __future__ import annotations
 
 import plinth.capabilities.audit.models
+import plinth.capabilities.finops.janitor_models
+import plinth.capabilities.finops.metering_models
 import plinth.capabilities.finops.models
 import plinth.capabilities.identity.models
 import plinth.capabilities.inventory.models

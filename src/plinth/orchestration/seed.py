@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import copy
+from typing import Any
+
 from sqlalchemy.orm import Session
 
 from plinth.capabilities.audit import service as audit
@@ -11,8 +14,16 @@ from plinth.capabilities.inventory import service as inventory
 from plinth.capabilities.templates import TemplateVersion, builtin_templates
 from plinth.core.clock import Clock
 from plinth.core.ids import IdFactory
+from plinth.orchestration.janitor import seed_janitor
 
-__all__ = ["DEMO_USERS", "seed_demo", "seed_templates"]
+__all__ = [
+    "DEMO_BUDGET",
+    "DEMO_USERS",
+    "ON_PREM_PRICEBOOK",
+    "seed_demo",
+    "seed_finops",
+    "seed_templates",
+]
 
 TEAMS = {
     "payments": "Checkout and payment services",
@@ -41,6 +52,76 @@ DEMO_USERS: dict[str, tuple[str, str, list[Grant]]] = {
         [Grant(Role.RELEASE_MANAGER, "payments"), Grant(Role.DEVELOPER, "payments")],
     ),
 }
+
+
+_ON_PREM_SOURCE = "demo organisation's internal rate card (hardware, power, staff), 2026"
+_ON_PREM_RATES = (
+    ("compute.vcpu", "vcpu-hour", "0.035"),
+    ("compute.memory", "gib-hour", "0.0045"),
+    ("accelerator.gpu", "gpu-hour", "1.50"),
+    ("storage.block", "gib-month", "0.05"),
+    ("network.egress", "gib", "0"),
+    ("database.postgres", "instance-hour", "0.02"),
+    ("database.storage", "gib-month", "0.08"),
+)
+ON_PREM_PRICEBOOK: dict[str, Any] = {
+    "apiVersion": "plinth.dev/v1",
+    "kind": "PriceBook",
+    "metadata": {"name": "on-prem-local"},
+    "spec": {
+        "description": "What running on the organisation's own machines costs (local provider)",
+        "currency": "USD",
+        "source": _ON_PREM_SOURCE,
+        "rates": [
+            {
+                "sku": sku,
+                "provider": "local",
+                "region": "local",
+                "price_type": "on_prem",
+                "unit": unit,
+                "amount": amount,
+            }
+            for sku, unit, amount in _ON_PREM_RATES
+        ],
+    },
+}
+DEMO_BUDGET: dict[str, Any] = {
+    "apiVersion": "plinth.dev/v1",
+    "kind": "Budget",
+    "metadata": {"name": "payments-monthly"},
+    "spec": {
+        "description": "What team payments may spend in a month, all environments together",
+        "scope": {"team": "payments"},
+        "amount": "200",
+        "currency": "USD",
+        "period": "monthly",
+        "thresholds": {"warn": "0.8", "needs_approval": "1.0", "deny": "1.2"},
+    },
+}
+
+
+def seed_finops(session: Session, *, ids: IdFactory, clock: Clock) -> list[str]:
+    """Store the on-prem price book and the demo budget when absent; return what was added.
+
+    The caller records the seeding on the audit chain (``seed_demo`` does).
+    """
+    added = []
+    for body in (ON_PREM_PRICEBOOK, DEMO_BUDGET):
+        kind, name = body["kind"], body["metadata"]["name"]
+        if inventory.get_document(session, kind=kind, name=name) is not None:
+            continue
+        inventory.put_document(
+            session,
+            kind=kind,
+            name=name,
+            body=copy.deepcopy(body),
+            actor="system",
+            plan_digest="",
+            ids=ids,
+            clock=clock,
+        )
+        added.append(f"{kind}/{name}")
+    return added
 
 
 def seed_templates(session: Session, *, ids: IdFactory, clock: Clock) -> list[str]:
@@ -108,6 +189,8 @@ def seed_demo(session: Session, *, ids: IdFactory, clock: Clock) -> dict[str, st
         )
         tokens[name] = identity.issue_token(session, user_id=actor.id, ids=ids, clock=clock)
     seed_templates(session, ids=ids, clock=clock)
+    tokens["janitor"] = seed_janitor(session, ids=ids, clock=clock)
+    finops = seed_finops(session, ids=ids, clock=clock)
     audit.append(
         session,
         actor="system",
@@ -118,6 +201,7 @@ def seed_demo(session: Session, *, ids: IdFactory, clock: Clock) -> dict[str, st
             "projects": sorted(PROJECTS),
             "environments": sorted(ENVIRONMENTS),
             "users": sorted(DEMO_USERS),
+            "documents": finops,
         },
         clock=clock,
     )

@@ -17,6 +17,8 @@ def test_registry() -> None:
         ("plinth.dev/v1", "Project"): ("projects", None),
         ("plinth.dev/v1", "Template"): ("templates", None),
         ("plinth.dev/v1", "Application"): ("applications", "environment"),
+        ("plinth.dev/v1", "Budget"): ("budgets", None),
+        ("plinth.dev/v1", "PriceBook"): ("pricebooks", None),
     }
     assert kinds.find_kind("Workload", "plinth.dev/v1") is None
     info = kinds.find_kind("Team")
@@ -24,7 +26,9 @@ def test_registry() -> None:
     assert kinds.api_versions() == ["score.dev/v1b1", "plinth.dev/v1"]
 
 
-@pytest.mark.parametrize("kind", ["Workload", "Environment", "Team", "Project"])
+@pytest.mark.parametrize(
+    "kind", ["Workload", "Environment", "Team", "Project", "Budget", "PriceBook"]
+)
 def test_own_schemas_are_valid_draft_2020_12(kind: str) -> None:
     schema = kinds.json_schema(kind)
     Draft202012Validator.check_schema(schema)
@@ -32,7 +36,7 @@ def test_own_schemas_are_valid_draft_2020_12(kind: str) -> None:
     assert schema["additionalProperties"] is False
 
 
-@pytest.mark.parametrize("kind", ["Environment", "Team", "Project"])
+@pytest.mark.parametrize("kind", ["Environment", "Team", "Project", "Budget", "PriceBook"])
 def test_plinth_kinds_are_closed(kind: str) -> None:
     schema = kinds.json_schema(kind)
     assert schema["$defs"]["metadata"]["additionalProperties"] is False

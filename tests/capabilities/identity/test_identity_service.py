@@ -127,7 +127,7 @@ def test_create_user_refuses_duplicates_and_unknown_teams(
 
 
 def test_seed_creates_the_demo_organisation(database: Database, tokens: dict[str, str]) -> None:
-    assert sorted(tokens) == ["ada", "dana", "lee", "pat", "rita", "sam"]
+    assert sorted(tokens) == ["ada", "dana", "janitor", "lee", "pat", "rita", "sam"]
     with database.transaction() as session:
         assert identity.is_seeded(session)
         teams = [t.name for t in identity.list_teams(session, limit=50, page_token=None).items]
@@ -154,7 +154,7 @@ def test_seed_creates_the_demo_organisation(database: Database, tokens: dict[str
     }
     assert envs == {"dev": ("dev", False), "staging": ("staging", False), "prod": ("prod", True)}
     assert {("web-service", "1.0.0"), ("web-service", "1.1.0")} <= templates
-    assert actions == ["templates.published", "organisation.seeded"]
+    assert actions == ["templates.published", "agent.created", "organisation.seeded"]
 
 
 def test_seeding_templates_again_publishes_nothing(
@@ -162,7 +162,7 @@ def test_seeding_templates_again_publishes_nothing(
 ) -> None:
     with database.transaction() as session:
         assert seed_templates(session, ids=ids, clock=clock) == []
-        assert len(list(session.scalars(select(AuditRecord)))) == 2
+        assert len(list(session.scalars(select(AuditRecord)))) == 3
 
 
 def test_unknown_environment_lists_the_known_ones(

@@ -87,6 +87,7 @@ def test_plan_shows_changes_verdicts_and_digest(shop: Deployed) -> None:
     }
     assert {v["gate"]: v["verdict"] for v in plan["verdicts"]} == {
         "authorization": "allow",
+        "cost": "allow",
         "template-bounds": "allow",
     }
     assert all(v["reasons"] for v in plan["verdicts"])

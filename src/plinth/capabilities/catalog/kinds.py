@@ -56,6 +56,8 @@ _KINDS: tuple[KindInfo, ...] = (
     KindInfo(
         PLINTH_API_VERSION, "Application", "applications", "application.schema.json", "environment"
     ),
+    KindInfo(PLINTH_API_VERSION, "Budget", "budgets", "budget.schema.json"),
+    KindInfo(PLINTH_API_VERSION, "PriceBook", "pricebooks", "pricebook.schema.json"),
 )
 
 

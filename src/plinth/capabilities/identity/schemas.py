@@ -18,6 +18,7 @@ class Role(StrEnum):
     RELEASE_MANAGER = "release-manager"
     SECURITY_AUDITOR = "security-auditor"
     VIEWER = "viewer"
+    JANITOR = "janitor"  # the janitor agent: updates and deletes workloads, never creates
 
 
 class Persona(StrEnum):

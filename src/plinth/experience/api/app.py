@@ -13,6 +13,9 @@ from plinth.core.errors import PlinthError
 from plinth.experience.api.deps import bearer_token
 from plinth.experience.api.problems import install_problem_handlers, problem
 from plinth.experience.api.routes import router
+from plinth.experience.api.routes_billing import router as billing_router
+from plinth.experience.api.routes_cost import router as cost_router
+from plinth.experience.api.routes_janitor import router as janitor_router
 from plinth.orchestration.platform import Platform
 
 __all__ = ["create_app"]
@@ -27,29 +30,28 @@ def create_app(platform: Platform) -> FastAPI:
     )
     app.state.platform = platform
     install_problem_handlers(app)
-    max_body = platform.settings.max_body_bytes
+    settings = platform.settings
+    bulk_paths = ("/api/v1/usage", "/api/v1/cost/import")
 
     @app.middleware("http")
     async def limit_body(
         request: Request, call_next: Callable[[Request], Awaitable[Response]]
     ) -> Response:
+        # Usage batches and billing files are bulk uploads with their own, larger limit.
+        bulk = request.url.path in bulk_paths
+        limit = settings.max_upload_bytes if bulk else settings.max_body_bytes
+        too_large = problem(
+            413,
+            "too-large",
+            "Request body too large",
+            f"the body is larger than the limit of {limit} bytes",
+        )
         length = request.headers.get("content-length")
-        if length is not None and (not length.isdigit() or int(length) > max_body):
-            return problem(
-                413,
-                "too-large",
-                "Request body too large",
-                f"the body is larger than the limit of {max_body} bytes",
-            )
-        if length is None and request.method in ("POST", "PUT", "PATCH"):
-            body = await request.body()
-            if len(body) > max_body:
-                return problem(
-                    413,
-                    "too-large",
-                    "Request body too large",
-                    f"the body is larger than the limit of {max_body} bytes",
-                )
+        if length is not None and (not length.isdigit() or int(length) > limit):
+            return too_large
+        chunked = length is None and request.method in ("POST", "PUT", "PATCH")
+        if chunked and len(await request.body()) > limit:
+            return too_large
         return await call_next(request)
 
     @app.middleware("http")
@@ -74,4 +76,7 @@ def create_app(platform: Platform) -> FastAPI:
         return {"status": "ok", "version": __version__}
 
     app.include_router(router)
+    app.include_router(cost_router)
+    app.include_router(billing_router)
+    app.include_router(janitor_router)
     return app

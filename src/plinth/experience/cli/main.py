@@ -11,6 +11,9 @@ from plinth.experience.cli import read, server, specs
 from plinth.experience.cli.approvals import approvals_app
 from plinth.experience.cli.audit import audit_app
 from plinth.experience.cli.context import CliState
+from plinth.experience.cli.cost import cost_app
+from plinth.experience.cli.cost_billing import register as register_billing
+from plinth.experience.cli.janitor import janitor_app, rightsize
 from plinth.experience.cli.templates import templates_app
 
 __all__ = ["app"]
@@ -68,4 +71,8 @@ read.register(app)
 app.add_typer(templates_app, name="templates")
 app.add_typer(approvals_app, name="approvals")
 app.add_typer(audit_app, name="audit")
+register_billing(cost_app)
+app.add_typer(cost_app, name="cost")
+app.add_typer(janitor_app, name="janitor")
+app.command("rightsize")(rightsize)
 server.register(app)

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from decimal import Decimal
 from typing import Any
 
 from rich.console import Console
+from rich.table import Table
 from rich.text import Text
 
 from plinth.experience.cli.output import out_console, verdict_style, verdicts_table
 
-__all__ = ["ACTION_SYMBOLS", "field_diff", "flatten", "print_plan", "summary_line"]
+__all__ = ["ACTION_SYMBOLS", "cost_line", "field_diff", "flatten", "print_plan", "summary_line"]
 
 ACTION_SYMBOLS: dict[str, tuple[str, str]] = {
     "create": ("+", "green"),
@@ -64,6 +66,7 @@ def _print_change(console: Console, change: Mapping[str, Any]) -> None:
             (f"{action:<8}", style),
             (str(change.get("name", "")), "bold"),
             (f"  ({what})" if what else "", "dim"),
+            (_change_cost(change), "cyan"),
         ),
         soft_wrap=True,
     )
@@ -82,6 +85,54 @@ def _print_change(console: Console, change: Mapping[str, Any]) -> None:
             line.append(" → ")
             line.append(_show(new), style="green")
         console.print(line, soft_wrap=True)
+
+
+def _money(amount: Any, currency: str, *, sign: bool = False) -> str:
+    value = Decimal(str(amount))
+    return f"{currency} {value:+,.2f}" if sign else f"{currency} {value:,.2f}"
+
+
+def _change_cost(change: Mapping[str, Any]) -> str:
+    """Return ``  USD 12.34/month`` (or ``before → after``) for a priced change."""
+    cost = change.get("cost")
+    if not cost:
+        return ""
+    currency = str(cost.get("currency", ""))
+    after = _money(cost["monthly"], currency)
+    before = change.get("cost_before")
+    if before and Decimal(str(before["monthly"])) != Decimal(str(cost["monthly"])):
+        return f"  {_money(before['monthly'], currency)} → {after}/month"
+    return f"  {after}/month"
+
+
+def cost_line(cost: Mapping[str, Any]) -> str:
+    """Return the plan's monthly cost change, before and after."""
+    currency = str(cost.get("currency", ""))
+    return (
+        f"Cost: {_money(cost['monthly_delta'], currency, sign=True)}/month "
+        f"({_money(cost['monthly_before'], currency)} → "
+        f"{_money(cost['monthly_after'], currency)}; price book {cost.get('price_book', '?')})"
+    )
+
+
+def _alternatives(console: Console, plan: Mapping[str, Any]) -> None:
+    """Print the cheaper alternatives when the cost gate did not simply allow the plan."""
+    cost = plan.get("cost") or {}
+    verdicts = [v for v in plan.get("verdicts") or [] if v.get("gate") == "cost"]
+    if not cost.get("alternatives") or all(v.get("verdict") == "allow" for v in verdicts):
+        return
+    table = Table(title="Cheaper alternatives", title_justify="left", header_style="bold")
+    for column in ("KIND", "RESOURCE", "WHAT", "SAVES/MONTH"):
+        table.add_column(column, overflow="fold")
+    currency = str(cost.get("currency", ""))
+    for alt in cost["alternatives"]:
+        table.add_row(
+            str(alt["kind"]),
+            str(alt["resource"]),
+            str(alt["summary"]),
+            _money(alt["monthly_savings"], currency),
+        )
+    console.print(table)
 
 
 def summary_line(changes: list[Mapping[str, Any]]) -> str:
@@ -119,8 +170,11 @@ def print_plan(plan: Mapping[str, Any], *, next_step: bool = True) -> None:
     for change in changes:
         _print_change(console, change)
     console.print(Text(f"Plan: {summary_line(changes)}.", style="bold"))
+    if plan.get("cost"):
+        console.print(Text(cost_line(plan["cost"]), style="bold cyan"), soft_wrap=True)
     if plan.get("verdicts"):
         console.print(verdicts_table(plan["verdicts"]))
+    _alternatives(console, plan)
     for conflict in plan.get("conflicts") or []:
         console.print(Text(f"  conflict: {_show(conflict)}", style="yellow"), soft_wrap=True)
     outcome = str(plan.get("outcome", ""))

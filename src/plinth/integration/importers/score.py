@@ -37,6 +37,12 @@ from plinth.core.placeholders import (
     substitute,
 )
 from plinth.core.quantities import format_quantity, parse_quantity
+from plinth.integration.importers.lifecycle import (
+    ANNOTATION_STOPPED,
+    ANNOTATION_TTL,
+    parse_stopped,
+    parse_ttl,
+)
 
 __all__ = [
     "ANNOTATION_SCHEDULE",
@@ -267,6 +273,23 @@ def _job_fields(w: _Workload) -> dict[str, Any]:
     return {"schedule": schedule, "timeout_s": timeout}
 
 
+def _lifecycle_fields(w: _Workload) -> dict[str, Any]:
+    """Return ``{"stopped": True}`` for a stopped workload; check the TTL annotation too."""
+    annotations = w.doc.annotations
+    fields: dict[str, Any] = {}
+    for key in (ANNOTATION_STOPPED, ANNOTATION_TTL):
+        if key not in annotations:
+            continue
+        try:
+            if key == ANNOTATION_TTL:
+                parse_ttl(annotations[key])
+            elif parse_stopped(annotations[key]):
+                fields["stopped"] = True
+        except InvalidInput as exc:
+            w.issue(exc.detail, "metadata", "annotations", key)
+    return fields
+
+
 def _workload_spec(w: _Workload, rtype: str) -> dict[str, Any]:
     containers: dict[str, Any] = w.doc.raw["containers"]
     declared = w.doc.raw.get("service", {}).get("ports", {})
@@ -279,6 +302,8 @@ def _workload_spec(w: _Workload, rtype: str) -> dict[str, Any]:
         "resources": {k: _sum_quantity(w, k, containers) for k in ("cpu", "memory")},
         "volumes": _volumes(w, containers),
     }
+    # Only a stopped workload carries the key, so a running one keeps its spec digest.
+    spec |= _lifecycle_fields(w)
     if rtype == "job":
         return spec | _job_fields(w)
     healthcheck = _healthcheck(w, containers, ports)

@@ -1,14 +1,20 @@
 """The authorization gate: who may change what, in which environment (role based).
 
 Rules:
-- Organisation kinds (Template, Environment, Team, Project) need the
-  ``platform-engineer`` role.
+- Organisation kinds (Template, Environment, Team, Project, Budget, PriceBook)
+  need the ``platform-engineer`` role.
 - Workloads and applications need a change role (``developer``,
   ``ml-engineer``, ``release-manager`` or ``platform-engineer``) in the team
   that owns the project, or ``platform-engineer`` organisation-wide.
 - Production (tier ``prod``) and protected environments need
   ``release-manager`` in the owning team or ``platform-engineer``: the role a
   developer does not have.
+- The ``janitor`` role (held org-wide by the janitor agent) may update and
+  delete existing workloads and their resources, nothing else: no creating, no
+  applications, no organisation kinds. Outside production that is allowed; in
+  production a plan that only edits workload documents (the janitor's mark) is
+  allowed, and one that stops or deletes anything needs a human approval. The
+  role adds rights: someone who also holds a change role gets the rules above.
 """
 
 from __future__ import annotations
@@ -20,9 +26,10 @@ from plinth.orchestration.gates.base import GateContext, PlanView, Verdict, Verd
 
 __all__ = ["AuthorizationGate"]
 
-ORG_KINDS = frozenset({"Template", "Environment", "Team", "Project"})
+ORG_KINDS = frozenset({"Template", "Environment", "Team", "Project", "Budget", "PriceBook"})
 CHANGE_ROLES = (Role.DEVELOPER, Role.ML_ENGINEER, Role.RELEASE_MANAGER, Role.PLATFORM_ENGINEER)
 PROD_ROLES = (Role.RELEASE_MANAGER, Role.PLATFORM_ENGINEER)
+JANITOR_KINDS = frozenset({"Workload", "Resource"})
 
 
 class AuthorizationGate:
@@ -35,6 +42,10 @@ class AuthorizationGate:
         reasons: list[str] = []
         suggestions: list[str] = []
         held = ", ".join(f"{g.role}@{g.team or 'org'}" for g in actor.grants) or "no roles"
+        if actor.has_role(Role.JANITOR) and not any(
+            actor.has_role(r, team=plan.team) for r in CHANGE_ROLES
+        ):
+            return _janitor_verdict(self.name, plan)
         org_kinds = sorted(plan.kinds & ORG_KINDS)
         if org_kinds and not actor.has_role(Role.PLATFORM_ENGINEER):
             reasons.append(
@@ -64,3 +75,29 @@ class AuthorizationGate:
         if reasons:
             return Verdict(self.name, VerdictKind.DENY, tuple(reasons), tuple(suggestions))
         return Verdict(self.name, VerdictKind.ALLOW, (f"{actor.name} may make these changes",))
+
+
+def _janitor_verdict(gate: str, plan: PlanView) -> Verdict:
+    """Return the verdict on a plan of the janitor agent (see the module docs)."""
+    outside = sorted(plan.kinds - JANITOR_KINDS)
+    creates = sorted(c["name"] for c in plan.changes if c["action"] == "create")
+    if outside or creates:
+        what = f"changing {', '.join(outside)}" if outside else f"creating {', '.join(creates)}"
+        return Verdict(
+            gate,
+            VerdictKind.DENY,
+            (f"the janitor only updates and deletes existing workloads: {what} is not allowed",),
+            ("ask a platform engineer to make this change",),
+        )
+    production = plan.environment_tier == "prod" or plan.environment_protected
+    if production and (plan.kinds != {"Workload"} or plan.deletes):
+        return Verdict(
+            gate,
+            VerdictKind.NEEDS_APPROVAL,
+            (
+                f"environment {plan.environment!r} is production: the janitor stops or "
+                "deletes workloads there only with a human approval",
+            ),
+            ("a platform engineer approves the plan; the janitor applies it on its next run",),
+        )
+    return Verdict(gate, VerdictKind.ALLOW, ("the janitor may update or delete this workload",))

@@ -4,6 +4,8 @@ Resource types: ``service`` and ``job`` (local processes, see ``workloads``),
 ``postgres`` (a database on a real PostgreSQL server), ``volume`` (a directory)
 and ``route`` (a local URL). Processes it starts outlive the control plane on
 purpose; ``stop_local_runtime`` stops all of them for one data directory.
+A service or job whose spec says ``"stopped": true`` is held stopped (see
+``services.hold_stopped``) and reports phase ``stopped``.
 """
 
 from __future__ import annotations
@@ -26,8 +28,12 @@ from plinth.infrastructure.providers.local.layout import Layout
 from plinth.infrastructure.providers.local.postgres import Postgres
 from plinth.infrastructure.providers.local.routes import Routes
 from plinth.infrastructure.providers.local.runtime import stop_local_runtime
-from plinth.infrastructure.providers.local.services import Services
-from plinth.infrastructure.providers.local.specs import SCHEMAS, spec_digest
+from plinth.infrastructure.providers.local.services import (
+    Services,
+    hold_stopped,
+    stopped_observation,
+)
+from plinth.infrastructure.providers.local.specs import SCHEMAS, is_stopped, spec_digest
 from plinth.infrastructure.providers.local.volumes import Volumes
 from plinth.infrastructure.providers.local.workloads import Workloads
 
@@ -52,6 +58,8 @@ def plan_change(desired: Resource | None, observed: Observation | None) -> Provi
         return ProviderChange(ChangeAction.NOOP)
     if observed is None:
         return ProviderChange(ChangeAction.CREATE, ("does not exist",))
+    if is_stopped(desired.type, desired.spec):
+        return _plan_stopped(desired, observed)
     changed = spec_digest(desired.spec) != observed.applied_digest
     if desired.type == "service" and observed.phase in ("stopped", "failed"):
         policy = str(desired.spec.get("restart") or "always")
@@ -72,6 +80,17 @@ def plan_change(desired: Resource | None, observed: Observation | None) -> Provi
         due = as_epoch(observed.outputs.get("next_run_at"))
         if due is not None and due <= time.time():
             return ProviderChange(ChangeAction.UPDATE, ("scheduled run due",))
+    return ProviderChange(ChangeAction.NOOP)
+
+
+def _plan_stopped(desired: Resource, observed: Observation) -> ProviderChange:
+    """Return the change for a service or job that should stay stopped."""
+    if observed.phase == "absent":
+        return ProviderChange(ChangeAction.CREATE, ("does not exist",))
+    if observed.phase != "stopped":
+        return ProviderChange(ChangeAction.UPDATE, ("stop requested",))
+    if spec_digest(desired.spec) != observed.applied_digest:
+        return ProviderChange(ChangeAction.UPDATE, ("spec changed",))
     return ProviderChange(ChangeAction.NOOP)
 
 
@@ -120,11 +139,17 @@ class LocalProvider:
 
     def apply(self, resource: Resource, state: Mapping[str, Any]) -> Observation:
         """Make the resource exist as specified; idempotent and crash-safe."""
+        if is_stopped(resource.type, resource.spec):
+            hold_stopped(self._workloads, resource)
+            return self.observe(resource, {**state, "processes": {}})
         return self._handler(resource.type).apply(resource, state)
 
     def observe(self, resource: Resource, state: Mapping[str, Any]) -> Observation:
         """Report the resource as it is now; no side effects."""
-        return self._handler(resource.type).observe(resource, state)
+        observed = self._handler(resource.type).observe(resource, state)
+        if is_stopped(resource.type, resource.spec):
+            return stopped_observation(observed)
+        return observed
 
     def destroy(self, resource: Resource, state: Mapping[str, Any]) -> None:
         """Remove the resource and everything it owns; succeed if already gone."""
@@ -142,7 +167,7 @@ class LocalProvider:
 
     def requeue_after(self, resource: Resource, state: Mapping[str, Any]) -> float | None:
         """Return seconds until a scheduled job's next run, or None when nothing is scheduled."""
-        if resource.type != "job":
+        if resource.type != "job" or is_stopped(resource.type, resource.spec):
             return None
         return self.jobs.requeue_after(resource, state)
 

@@ -5,6 +5,11 @@ resource's markers, adopts a live process started with the same spec digest,
 and stops then restarts a container whose digest differs. ``restart`` decides
 whether a container that ended is started again: ``always`` (the default),
 ``on-failure`` (only after a non-zero exit or a kill) or ``never``.
+
+A service or job whose spec says ``"stopped": true`` is held stopped
+(``hold_stopped``): its processes are ended, nothing is started, its ports and
+files stay, and it reports phase ``stopped`` once nothing runs
+(``stopped_observation``). Removing the flag starts it again.
 """
 
 from __future__ import annotations
@@ -28,7 +33,17 @@ from plinth.infrastructure.providers.local.workloads import (
     resolve_command,
 )
 
-__all__ = ["Services", "service_outputs", "should_restart", "workload_usage"]
+__all__ = [
+    "STOPPED_MESSAGE",
+    "Services",
+    "hold_stopped",
+    "service_outputs",
+    "should_restart",
+    "stopped_observation",
+    "workload_usage",
+]
+
+STOPPED_MESSAGE = "stopped on request (annotation plinth.dev/stopped)"
 
 
 def should_restart(policy: str, exit_code: int | None) -> bool:
@@ -156,6 +171,31 @@ class Services:
     def usage(self, resource: Resource, state: Mapping[str, Any]) -> Usage:
         """Return CPU, memory and wall time of the running processes (zero when none)."""
         return workload_usage(self.workloads.find(resource, state))
+
+
+def hold_stopped(workloads: Workloads, resource: Resource) -> None:
+    """End every process of a service or job that should stay stopped; start nothing."""
+    spec = validate_spec(resource.type, resource.spec)
+    with workloads.layout.locked(resource.id):
+        workloads.stop(resource)
+        workloads.record_digest(resource, spec_digest(spec))
+
+
+def stopped_observation(observed: Observation) -> Observation:
+    """Return ``observed`` of a workload held stopped: phase ``stopped`` once nothing runs."""
+    if observed.phase == "absent" or observed.state.get("processes"):
+        return observed  # never applied, or still running: the plan says what to do
+    outputs = dict(observed.outputs)
+    if "next_run_at" in outputs:
+        outputs["next_run_at"] = None
+    return replace(
+        observed,
+        exists=True,
+        phase="stopped",
+        healthy=None,
+        outputs=outputs,
+        message=STOPPED_MESSAGE,
+    )
 
 
 def workload_usage(found: Mapping[str, Found]) -> Usage:

@@ -18,7 +18,9 @@ from plinth.core.errors import PermanentError
 
 __all__ = [
     "SCHEMAS",
+    "WORKLOAD_TYPES",
     "env_key",
+    "is_stopped",
     "plain",
     "safe_id",
     "spec_digest",
@@ -151,6 +153,7 @@ SERVICE_SCHEMA: dict[str, Any] = {
         },
         "healthcheck": _HEALTHCHECK,
         "restart": {"enum": ["always", "on-failure", "never"]},
+        "stopped": {"type": "boolean"},
     },
 }
 
@@ -162,6 +165,7 @@ JOB_SCHEMA: dict[str, Any] = {
         **_WORKLOAD_PROPERTIES,
         "schedule": {"type": ["string", "null"]},
         "timeout_s": {"type": ["integer", "null"], "minimum": 1},
+        "stopped": {"type": "boolean"},
     },
 }
 
@@ -196,6 +200,9 @@ SCHEMAS: dict[str, dict[str, Any]] = {
     "volume": VOLUME_SCHEMA,
     "route": ROUTE_SCHEMA,
 }
+
+WORKLOAD_TYPES = frozenset({"service", "job"})
+"""Resource types that run processes, and so can be stopped (spec ``"stopped": true``)."""
 
 _VALIDATORS = {name: Draft202012Validator(schema) for name, schema in SCHEMAS.items()}
 _SAFE_MESSAGE_VALIDATORS = {"required", "additionalProperties", "minProperties"}
@@ -239,6 +246,11 @@ def validate_spec(type_name: str, spec: Mapping[str, Any]) -> dict[str, Any]:
         raise PermanentError(f"invalid {type_name} spec: {where} {what}{more}")
     result: dict[str, Any] = data
     return result
+
+
+def is_stopped(type_name: str, spec: Mapping[str, Any]) -> bool:
+    """Return whether ``spec`` asks a service or job to stay stopped."""
+    return type_name in WORKLOAD_TYPES and spec.get("stopped") is True
 
 
 def safe_id(resource_id: str) -> str:

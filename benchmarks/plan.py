@@ -29,6 +29,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from plinth.capabilities.catalog.loader import load_documents
+from plinth.capabilities.finops import committed
+from plinth.capabilities.finops.estimate import estimate_resource, pricing_for
+from plinth.capabilities.finops.pricebook import current_pricebook
 from plinth.capabilities.identity import service as identity
 from plinth.capabilities.identity.schemas import Actor
 from plinth.capabilities.inventory import service as inventory
@@ -174,7 +177,11 @@ def _deploy(platform: Platform, session: Session, env: str, project: str, name: 
         project=project,
     )
     specs = translate_workload(doc)
+    book = current_pricebook(session)
+    pricing = pricing_for(provider="local", region="local")
     for spec in specs:
+        # As the applier does: each resource keeps the hourly cost it was applied at.
+        hourly = estimate_resource(book, type=spec.type, spec=spec.spec, pricing=pricing).hourly
         record = inventory.put_desired(
             session,
             environment=env,
@@ -188,6 +195,7 @@ def _deploy(platform: Platform, session: Session, env: str, project: str, name: 
             refs=[name],
             ids=ids,
             clock=clock,
+            hourly_cost=hourly,
         )
         _mark_converged(record, spec.type)
     return len(specs)
@@ -218,6 +226,7 @@ def fill_state(platform: Platform, total: int) -> int:
             )
         for env, project, name in _placements(total):
             written += _deploy(platform, session, env, project, name)
+        committed.rebuild(session)  # what the applier keeps up to date, change by change
     return written
 
 

@@ -127,3 +127,25 @@ def test_a_team_and_its_project_in_one_file_apply_in_either_order(world: World) 
 def test_unknown_kind_schema_is_not_found(world: World) -> None:
     with pytest.raises(NotFound, match="no kind named"):
         world.platform.schema("Nope")
+
+
+def test_committed_spend_follows_applies_and_deletes(world: World) -> None:
+    from plinth.capabilities.finops import committed
+
+    def now() -> tuple[object, object]:
+        with world.platform.db.transaction() as session:
+            kept = committed.committed_hourly(session, environment="dev")
+            committed.rebuild(session)  # recomputed from the resources themselves
+            return kept, committed.committed_hourly(session, environment="dev")
+
+    world.platform.apply(world.actor("ada"), str(_plan(world, "ada", workload("web"))["digest"]))
+    kept, rebuilt = now()
+    assert kept == rebuilt  # (the fake provider is priced at zero: see the cost gate tests)
+    delete = PlanRequest(
+        environment="dev", project="checkout", delete_kind="Workload", delete_name="web"
+    )
+    world.platform.apply(
+        world.actor("ada"), str(world.platform.plan(world.actor("ada"), delete)["digest"])
+    )
+    kept, rebuilt = now()
+    assert kept == rebuilt == 0

@@ -8,12 +8,13 @@ nothing; a crash after it leaves desired state that the reconciler converges on.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy.orm import Session
 
 from plinth.capabilities.audit import service as audit
-from plinth.capabilities.finops import reservations
+from plinth.capabilities.finops import committed, reservations
 from plinth.capabilities.identity import service as identity
 from plinth.capabilities.identity.schemas import Actor
 from plinth.capabilities.inventory import service as inventory
@@ -184,7 +185,14 @@ class Applier:
                 owner=doc["owner"],
             )
         touched: list[str] = []
+        # The hourly cost each resource was planned at: what it commits against budgets.
+        hourly = {
+            c["name"]: Decimal(c["cost"]["hourly"])
+            for c in record.body.get("changes", [])
+            if c.get("kind") == "Resource" and c.get("cost")
+        }
         for res in effects["put_resources"]:
+            old = self._committed(session, env, project, res["name"])
             row = inventory.put_desired(
                 session,
                 environment=env,
@@ -198,16 +206,28 @@ class Applier:
                 refs=res["refs"],
                 ids=self.ids,
                 clock=self.clock,
+                hourly_cost=hourly.get(res["name"]),
             )
+            new = Decimal(row.hourly_cost or 0)
+            committed.adjust(session, environment=env, project=project, delta=new - old)
             touched.append(row.id)
         for rel in effects["release_resources"]:
             claimed = inventory.resources_by_name(
                 session, environment=env, project=project, names=[rel["name"]], lock=True
             ).get(rel["name"])
             if claimed is not None:
-                inventory.release(session, claimed, ref=rel["ref"], clock=self.clock)
+                was = Decimal(claimed.hourly_cost or 0) if not claimed.deleting else Decimal(0)
+                if inventory.release(session, claimed, ref=rel["ref"], clock=self.clock) and was:
+                    committed.adjust(session, environment=env, project=project, delta=-was)
                 touched.append(claimed.id)
         return touched
+
+    def _committed(self, session: Session, env: str, project: str, name: str) -> Decimal:
+        """Return what a resource commits now (0 when absent or being deleted)."""
+        found = inventory.resources_by_name(
+            session, environment=env, project=project, names=[name], lock=True
+        ).get(name)
+        return Decimal(found.hourly_cost or 0) if found and not found.deleting else Decimal(0)
 
     def _apply_organisation(self, session: Session, org: dict[str, Any]) -> None:
         spec = org.get("spec") or {}

@@ -15,6 +15,7 @@ from sqlalchemy import select
 
 from plinth.capabilities.audit import service as audit
 from plinth.capabilities.catalog.kinds import json_schema, kinds
+from plinth.capabilities.finops import committed
 from plinth.capabilities.finops.pricebook import current_pricebook
 from plinth.capabilities.identity import service as identity
 from plinth.capabilities.identity.schemas import Actor
@@ -120,6 +121,8 @@ class Platform:
     def prepare(self) -> dict[str, str]:
         """Migrate the store and seed it when empty; return new tokens (empty if none)."""
         self.db.migrate()
+        with self.db.transaction() as session:
+            committed.rebuild(session)  # committed spend per scope, from the resources
         with self.db.transaction() as session:
             if identity.is_seeded(session):
                 # Stores seeded by an older version get what later versions seed too.

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from sqlalchemy.orm import Session
 
-from plinth.capabilities.finops import reservations
+from plinth.capabilities.finops import committed, reservations
 from plinth.capabilities.finops.budgets import (
     budget_facts,
     budgets_for,
@@ -160,6 +160,7 @@ def service(
         ids=ids,
         clock=clock,
     )
+    committed.rebuild(session)  # the applier keeps it current; this test writes rows directly
 
 
 def spend(session: Session, *, team: str, at: datetime, cost: str, source: str = "meter") -> None:

@@ -23,12 +23,12 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from plinth.capabilities.finops import reservations
-from plinth.capabilities.finops.estimate import estimate_resource, money, pricing_for
+from plinth.capabilities.finops import committed, reservations
+from plinth.capabilities.finops.estimate import money
 from plinth.capabilities.finops.models import BudgetReservation, CostEntry
 from plinth.capabilities.finops.pricebook import PriceBook, current_pricebook, parse_amount
-from plinth.capabilities.identity.models import EnvironmentRow, ProjectRow, TeamRow
-from plinth.capabilities.inventory.models import DocumentRecord, ResourceRecord
+from plinth.capabilities.identity.models import ProjectRow, TeamRow
+from plinth.capabilities.inventory.models import DocumentRecord
 from plinth.core.clock import Clock
 from plinth.core.errors import InvalidInput, Issue, SpecError
 from plinth.core.ids import IdFactory
@@ -204,21 +204,11 @@ def _scope_projects(session: Session, budget: Budget) -> list[str] | None:
 
 
 def _committed_hourly(session: Session, budget: Budget, book: PriceBook) -> Decimal:
-    """Return the hourly estimate of every desired resource in the budget's scope."""
-    stmt = select(ResourceRecord).where(ResourceRecord.deleting.is_(False))
+    """Return the hourly cost of every resource applied in the budget's scope."""
     projects = _scope_projects(session, budget)
     if projects is None:
-        stmt = stmt.where(ResourceRecord.environment == budget.scope_name)
-    else:
-        stmt = stmt.where(ResourceRecord.project.in_(projects))
-    rows = session.execute(select(EnvironmentRow.name, EnvironmentRow.region))
-    regions = {str(name): str(region) for name, region in rows}
-    total = Decimal(0)
-    for row in session.scalars(stmt):
-        pricing = pricing_for(provider=row.provider, region=regions.get(row.environment, ""))
-        estimate = estimate_resource(book, type=row.type, spec=row.desired, pricing=pricing)
-        total += estimate.hourly
-    return total
+        return committed.committed_hourly(session, environment=budget.scope_name)
+    return committed.committed_hourly(session, projects=projects)
 
 
 def _spent(session: Session, budget: Budget, start: datetime, now: datetime) -> Decimal:

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from plinth.infrastructure.store.db import Base, JSONType, UTCDateTime
 
-__all__ = ["BudgetReservation", "CostEntry"]
+__all__ = ["BudgetReservation", "CommittedCost", "CostEntry"]
 
 MONEY = Numeric(24, 9, asdecimal=True)
 
@@ -29,6 +29,7 @@ class CostEntry(Base):
         Index("ix_cost_team_at", "team", "at"),
         Index("ix_cost_resource_at", "resource_id", "at"),
         Index("ix_cost_source_at", "source", "at"),
+        Index("ix_cost_resource_name", "resource_name", "dimension"),
     )
     id: Mapped[int] = mapped_column(
         BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
@@ -69,3 +70,17 @@ class BudgetReservation(Base):
     status: Mapped[str] = mapped_column(String(16))  # held | committed | released
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class CommittedCost(Base):
+    """The hourly cost of the resources applied in one environment and project.
+
+    Kept up to date by the applier (each resource's planned hourly cost in, its
+    release out), so a budget's committed spend is a sum over a few rows instead
+    of an estimate of every resource in its scope.
+    """
+
+    __tablename__ = "committed_costs"
+    environment: Mapped[str] = mapped_column(String(63), primary_key=True)
+    project: Mapped[str] = mapped_column(String(63), primary_key=True)
+    hourly: Mapped[Decimal] = mapped_column(MONEY)

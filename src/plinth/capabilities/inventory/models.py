@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Boolean, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import Boolean, Index, Integer, Numeric, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from plinth.infrastructure.store.db import Base, JSONType, UTCDateTime
@@ -79,6 +80,7 @@ class ResourceRecord(Base):
     phase: Mapped[str] = mapped_column(String(32), default="pending")
     healthy: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
     message: Mapped[str] = mapped_column(Text, default="")
+    hourly_cost: Mapped[Decimal | None] = mapped_column(Numeric(24, 9), nullable=True)
     failures: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())

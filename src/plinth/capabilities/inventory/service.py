@@ -6,6 +6,7 @@ Services never commit; the caller (the boundary) owns the transaction.
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import select
@@ -276,6 +277,7 @@ def put_desired(
     refs: list[str],
     ids: IdFactory,
     clock: Clock,
+    hourly_cost: Decimal | None = None,
 ) -> ResourceRecord:
     """Record the desired spec of a resource; a changed spec bumps its generation."""
     now = clock.now()
@@ -324,6 +326,8 @@ def put_desired(
             record.generation += 1
             record.failures, record.next_attempt_at = 0, None
             record.updated_at = now
+    if hourly_cost is not None:
+        record.hourly_cost = hourly_cost
     session.flush()
     return record
 

@@ -41,7 +41,7 @@ from plinth.orchestration.metering import MeteringLoop
 from plinth.orchestration.planner import Planner
 from plinth.orchestration.plans import PlanRequest
 from plinth.orchestration.reconciler import Reconciler
-from plinth.orchestration.seed import seed_demo, seed_templates
+from plinth.orchestration.seed import seed_demo, seed_finops, seed_templates
 from plinth.orchestration.showback import Costing
 from plinth.orchestration.workers import WorkQueue
 
@@ -127,6 +127,17 @@ class Platform:
             if identity.is_seeded(session):
                 # Stores seeded by an older version get what later versions seed too.
                 seed_templates(session, ids=self.ids, clock=self.clock)
+                if self.settings.seed_demo:
+                    added = seed_finops(session, ids=self.ids, clock=self.clock)
+                    if added:
+                        audit.append(
+                            session,
+                            actor="system",
+                            action="organisation.seeded",
+                            subject="organisation/demo",
+                            data={"finops": added},
+                            clock=self.clock,
+                        )
                 token = seed_janitor(session, ids=self.ids, clock=self.clock)
                 return {"janitor": token} if token else {}
             if not self.settings.seed_demo:

@@ -29,9 +29,16 @@ def _announce(settings: Settings, tokens: dict[str, str]) -> None:
 
     url = f"http://{settings.host}:{settings.port}"
     if tokens:
-        path = write_tokens(settings.data_dir, tokens)
-        write_cli_config(settings.data_dir / "cli.yaml", url=url, users=tokens, current_user="ada")
-        print("Seeded the demo organisation. API tokens (shown once, stored in", path, "):")
+        # New users of an existing store (an upgrade) join the tokens issued before.
+        known_path = settings.data_dir / "tokens.json"
+        known = json.loads(known_path.read_text()) if known_path.exists() else {}
+        merged = {**known, **tokens}
+        path = write_tokens(settings.data_dir, merged)
+        current = "ada" if "ada" in merged else next(iter(merged))
+        write_cli_config(
+            settings.data_dir / "cli.yaml", url=url, users=merged, current_user=current
+        )
+        print("New API tokens (shown once, stored in", path, "):")
         for name, token in tokens.items():
             print(f"  {name:<6} {token}", flush=True)
     print(f"Plinth control plane on {url}  (API docs: {url}/docs)")

@@ -266,12 +266,32 @@ def pricebook_from_documents(docs: list[dict[str, Any]]) -> PriceBook:
     return book
 
 
+_BOOKS: dict[tuple[tuple[str, str], ...], PriceBook] = {}
+_BOOKS_KEPT = 16
+
+
 def current_pricebook(session: Session) -> PriceBook:
-    """Return the default book with every stored ``PriceBook`` document applied."""
-    bodies = session.scalars(
-        select(DocumentRecord.body).where(DocumentRecord.kind == "PriceBook")
-    ).all()
-    return pricebook_from_documents([dict(b) for b in bodies if isinstance(b, dict)])
+    """Return the default book with every stored ``PriceBook`` document applied.
+
+    Books are kept by the digests of the documents they were built from, so the
+    hot path (every plan, every usage batch) reads two short columns instead of
+    parsing and validating every document again; any change of a document is a
+    new digest and so a new book.
+    """
+    stmt = select(DocumentRecord.id, DocumentRecord.digest).where(
+        DocumentRecord.kind == "PriceBook"
+    )
+    key = tuple(sorted((str(i), str(d)) for i, d in session.execute(stmt).all()))
+    book = _BOOKS.get(key)
+    if book is None:
+        bodies = session.scalars(
+            select(DocumentRecord.body).where(DocumentRecord.kind == "PriceBook")
+        ).all()
+        book = pricebook_from_documents([dict(b) for b in bodies if isinstance(b, dict)])
+        if len(_BOOKS) >= _BOOKS_KEPT:
+            _BOOKS.clear()
+        _BOOKS[key] = book
+    return book
 
 
 _DIMENSION_SKUS = {

@@ -10,9 +10,10 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse
 
+from plinth.core.documents import json_path
 from plinth.core.errors import PlinthError
 
-__all__ = ["PROBLEM_BASE", "install_problem_handlers", "problem"]
+__all__ = ["PROBLEM_BASE", "error_path", "install_problem_handlers", "problem"]
 
 PROBLEM_BASE = "https://plinth.dev/problems/"
 MEDIA_TYPE = "application/problem+json"
@@ -30,11 +31,13 @@ def problem(status: int, slug: str, title: str, detail: str, **extra: Any) -> JS
     return JSONResponse(jsonable_encoder(body), status_code=status, media_type=MEDIA_TYPE)
 
 
+def error_path(loc: tuple[Any, ...] | list[Any]) -> str:
+    """Return the JSON path of a Pydantic error location (``$.samples[1].at``)."""
+    return json_path(*(p if isinstance(p, int) else str(p) for p in loc))
+
+
 def _loc(loc: tuple[Any, ...] | list[Any]) -> str:
-    path = "$"
-    for part in loc[1:] if loc and loc[0] in ("body", "query", "path") else loc:
-        path += f"[{part}]" if isinstance(part, int) else f".{part}"
-    return path
+    return error_path(loc[1:] if loc and loc[0] in ("body", "query", "path") else loc)
 
 
 def install_problem_handlers(app: FastAPI) -> None:

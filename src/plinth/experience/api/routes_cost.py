@@ -19,7 +19,7 @@ from starlette.responses import JSONResponse
 from plinth.capabilities.finops.metering import UsageSample
 from plinth.core.errors import Issue, SpecError
 from plinth.experience.api.deps import ActorDep
-from plinth.experience.api.problems import problem
+from plinth.experience.api.problems import error_path, problem
 from plinth.orchestration.showback import MAX_BATCH, Costing
 
 __all__ = ["UsageBatch", "router"]
@@ -54,13 +54,6 @@ InstantQuery = Annotated[str | None, Query(description="ISO 8601 timestamp with 
 FilterQuery = Annotated[str | None, Query(max_length=200, description="only this value")]
 
 
-def _path(loc: tuple[Any, ...]) -> str:
-    path = "$"
-    for part in loc:
-        path += f"[{part}]" if isinstance(part, int) else f".{part}"
-    return path
-
-
 def _parse(body: bytes) -> UsageBatch | JSONResponse:
     """Return the batch, or the problem response for a too large or invalid one."""
     try:
@@ -74,7 +67,7 @@ def _parse(body: bytes) -> UsageBatch | JSONResponse:
                 "Too many samples",
                 f"a batch holds at most {MAX_BATCH} samples; split it",
             )
-        raise SpecError([Issue(e["msg"], _path(tuple(e["loc"]))) for e in errors[:100]]) from None
+        raise SpecError([Issue(e["msg"], error_path(e["loc"])) for e in errors[:100]]) from None
 
 
 @router.post("/usage")

@@ -14,7 +14,7 @@ FOCUS_PYTHON ?= $(firstword $(wildcard $(HOME)/.pyenv/versions/3.12*/bin/python3
 $(BIN)/plinth: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -e '.[dev,serving]'
 	@touch $(BIN)/plinth
 
 install: $(BIN)/plinth ## create .venv and install Plinth with its test tools

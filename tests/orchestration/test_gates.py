@@ -146,8 +146,8 @@ def test_pipeline_from_names_runs_gates_in_order() -> None:
 
 
 def test_pipeline_refuses_unknown_gates() -> None:
-    with pytest.raises(InvalidInput, match="unknown gates \\['capacity'\\]") as raised:
-        GatePipeline.from_names(["authorization", "capacity"])
+    with pytest.raises(InvalidInput, match="unknown gates \\['telepathy'\\]") as raised:
+        GatePipeline.from_names(["authorization", "telepathy"])
     assert "authorization" in raised.value.detail  # lists what is installed
 
 

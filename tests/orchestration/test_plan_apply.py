@@ -152,10 +152,11 @@ def test_out_of_bounds_override_waits_for_a_platform_engineer(world: World) -> N
     assert applied["status"] == "applied"
     service = resource(world.platform, "shop")
     assert service.desired["resources"]["memory"] == "2Gi"
-    tail = audit_actions(world.platform)[-5:]
+    tail = audit_actions(world.platform)[-6:]
     assert tail == [
         "plan.created",
         "plan.decision",
+        "plan.approval_refused",  # ada may not approve her own plan: on the record too
         "plan.approved",
         "plan.decision",
         "plan.applied",

@@ -17,7 +17,14 @@ from plinth.core.errors import InvalidInput
 
 __all__ = ["Settings", "load_settings"]
 
-DEFAULT_GATES = ["authorization", "cost", "template-bounds"]
+DEFAULT_GATES = [
+    "authorization",
+    "autonomy",
+    "cost",
+    "template-bounds",
+    "model-signature",
+    "capacity",
+]
 
 
 class Settings(BaseModel):
@@ -46,6 +53,13 @@ class Settings(BaseModel):
         default=32 * 1_048_576, gt=0, description="limit for usage batches and billing imports"
     )
     seed_demo: bool = True
+    gateway_rate_per_second: float = Field(
+        default=20.0, gt=0, description="MCP gateway: tool calls per second per agent"
+    )
+    gateway_burst: int = Field(default=40, ge=1, description="MCP gateway: burst per agent")
+    gateway_calls_per_day: int | None = Field(
+        default=10000, ge=0, description="MCP gateway: tool calls per agent per UTC day"
+    )
 
     def resolved_database_url(self) -> str:
         """Return the database URL, defaulting to SQLite under the data dir."""
@@ -68,6 +82,9 @@ _ENV_FIELDS = {
     "PLINTH_MAX_BODY_BYTES": "max_body_bytes",
     "PLINTH_MAX_UPLOAD_BYTES": "max_upload_bytes",
     "PLINTH_SEED_DEMO": "seed_demo",
+    "PLINTH_GATEWAY_RATE_PER_SECOND": "gateway_rate_per_second",
+    "PLINTH_GATEWAY_BURST": "gateway_burst",
+    "PLINTH_GATEWAY_CALLS_PER_DAY": "gateway_calls_per_day",
 }
 
 

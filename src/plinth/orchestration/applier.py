@@ -7,20 +7,24 @@ nothing; a crash after it leaves desired state that the reconciler converges on.
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
 from sqlalchemy.orm import Session
 
+from plinth.capabilities.agents import service as agents
 from plinth.capabilities.audit import service as audit
 from plinth.capabilities.finops import committed, reservations
 from plinth.capabilities.identity import service as identity
 from plinth.capabilities.identity.schemas import Actor
 from plinth.capabilities.inventory import service as inventory
+from plinth.capabilities.models import stages
 from plinth.core.clock import Clock
 from plinth.core.errors import Conflict
 from plinth.core.ids import IdFactory
+from plinth.core.secrets import SecretBox
 from plinth.orchestration import decisions
 from plinth.orchestration.gates.base import Verdict, VerdictKind
 from plinth.orchestration.gates.pipeline import GatePipeline
@@ -43,10 +47,18 @@ class ApplyResult:
 class Applier:
     """Applies stored plans through the gates."""
 
-    def __init__(self, *, pipeline: GatePipeline, ids: IdFactory, clock: Clock) -> None:
+    def __init__(
+        self,
+        *,
+        pipeline: GatePipeline,
+        ids: IdFactory,
+        clock: Clock,
+        box: SecretBox | None = None,
+    ) -> None:
         self.pipeline = pipeline
         self.ids = ids
         self.clock = clock
+        self.box = box or SecretBox(secrets.token_bytes(32))  # tests without a key file
 
     def apply(self, session: Session, plan_digest: str, actor: Actor) -> ApplyResult:
         """Apply a plan as ``actor``: denied, waiting for approval, or applied."""
@@ -184,6 +196,8 @@ class Applier:
                 label=doc["label"],
                 owner=doc["owner"],
             )
+            if doc["kind"] == "Model":  # stage promotions take effect in the registry
+                stages.apply_model_document(session, doc["body"], clock=self.clock)
         touched: list[str] = []
         # The hourly cost each resource was planned at: what it commits against budgets.
         hourly = {
@@ -236,6 +250,15 @@ class Applier:
             identity.upsert_team(session, name=org["name"], **common)
         elif org["kind"] == "Project":
             identity.upsert_project(session, name=org["name"], team=spec["team"], **common)
+        elif org["kind"] == "Agent":
+            agents.upsert_agent(
+                session,
+                name=org["name"],
+                spec=spec,
+                box=self.box,
+                ids=self.ids,
+                clock=self.clock,
+            )
         elif org["kind"] == "Environment":
             tier = spec.get("tier", "dev")
             identity.upsert_environment(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -14,13 +14,17 @@ from plinth.capabilities.finops.budgets import budget_facts, reserve_for_plan
 from plinth.capabilities.finops.estimate import money
 from plinth.capabilities.finops.models import BudgetReservation
 from plinth.capabilities.identity import service as identity
-from plinth.capabilities.identity.schemas import Actor, Role
+from plinth.capabilities.identity.schemas import Actor
 from plinth.core.clock import Clock, SystemClock
 from plinth.core.errors import Conflict, Forbidden, NotFound
 from plinth.core.ids import IdFactory
 from plinth.infrastructure.store.pagination import Page, paginate
+from plinth.orchestration import autonomy
+from plinth.orchestration.agent_documents import policy_sets
+from plinth.orchestration.capacity import capacity_facts
 from plinth.orchestration.gates.base import GateContext, PlanView, Verdict, VerdictKind, combine
 from plinth.orchestration.gates.pipeline import GatePipeline
+from plinth.orchestration.model_registry import model_facts
 from plinth.orchestration.plans import PlanDraft
 from plinth.orchestration.records import ApprovalRecord, PlanRecord
 
@@ -37,9 +41,11 @@ __all__ = [
     "reasons",
     "record_approval",
     "store_plan",
+    "wait_status",
 ]
 
 OPEN_STATUSES = ("planned", "needs_approval", "approved")
+R = TypeVar("R")
 
 
 def plan_view(
@@ -51,10 +57,12 @@ def plan_view(
     body: dict[str, Any],
     plan_digest: str = "",
     now: datetime | None = None,
+    actor: Actor | None = None,
 ) -> PlanView:
-    """Build what gates see of a plan, with its cost and the budgets it touches."""
+    """Build what gates see of a plan: its cost, the budgets it touches, the agent's envelope."""
     env = identity.get_environment(session, environment)
     cost = body.get("cost") or {}
+    now = now or SystemClock().now()
     budgets: list[dict[str, Any]] = []
     if cost:
         budgets = budget_facts(
@@ -62,9 +70,18 @@ def plan_view(
             environment=environment,
             project=project,
             team=team,
-            now=now or SystemClock().now(),
+            now=now,
             exclude_plan=plan_digest,
         )
+    changes = body.get("changes", [])
+    extra: dict[str, Any] = {
+        "cost": cost,
+        "budgets": budgets,
+        "models": model_facts(session, changes),
+        "capacity": capacity_facts(session, changes, team=team, now=now),
+    }
+    if actor is not None and actor.kind == "agent":
+        extra["agent"] = autonomy.agent_facts(session, actor, body, now=now)
     return PlanView(
         environment=environment,
         environment_tier=env.tier,
@@ -73,7 +90,7 @@ def plan_view(
         team=team,
         changes=tuple(body.get("changes", [])),
         violations=tuple(body.get("violations", [])),
-        extra={"cost": cost, "budgets": budgets},
+        extra=extra,
     )
 
 
@@ -98,8 +115,10 @@ def evaluate(
         body=body,
         plan_digest=plan_digest,
         now=now,
+        actor=actor,
     )
-    return pipeline.evaluate(view, actor, GateContext())
+    settings = {"authorization_policies": policy_sets(session), "now": now or SystemClock().now()}
+    return pipeline.evaluate(view, actor, GateContext(settings=settings))
 
 
 def _status_for(outcome: VerdictKind) -> str:
@@ -114,7 +133,12 @@ def store_plan(
     """Evaluate gates on a draft, store it as a plan (idempotent by digest) and audit it."""
     plan_digest = draft.digest(actor.name)
     existing = session.get(PlanRecord, plan_digest)
-    if existing is not None and existing.status in OPEN_STATUSES:
+    # An approval request that expired is asked again: a new round, a fresh TTL.
+    if (
+        existing is not None
+        and existing.status in OPEN_STATUSES
+        and not autonomy.is_expired(autonomy.request_of(session, existing), clock.now())
+    ):
         return existing
     body: dict[str, Any] = {
         "team": draft.team,
@@ -165,22 +189,28 @@ def store_plan(
     record.body, record.inputs = body, draft.inputs
     if existing is None:
         session.add(record)
+    data: dict[str, Any] = {
+        "environment": draft.environment,
+        "project": draft.project,
+        "identity": autonomy.actor_identity(actor),
+        "inputs": draft.inputs,
+        "outcome": outcome.value,
+        "changes": [
+            {"kind": c.kind, "name": c.name, "action": c.action}
+            for c in draft.changes
+            if c.action != "no-op"
+        ],
+        "monthly_delta": (draft.cost or {}).get("monthly_delta"),
+        "verdicts": body["verdicts"],
+    }
+    if outcome == VerdictKind.NEEDS_APPROVAL:
+        data["approval_request"] = _open_request(session, record, actor, verdicts, clock)
     audit.append(
         session,
         actor=actor.name,
         action="plan.created",
         subject=f"plan/{plan_digest}",
-        data={
-            "environment": draft.environment,
-            "project": draft.project,
-            "outcome": outcome.value,
-            "changes": [
-                {"kind": c.kind, "name": c.name, "action": c.action}
-                for c in draft.changes
-                if c.action != "no-op"
-            ],
-            "verdicts": body["verdicts"],
-        },
+        data=data,
         clock=clock,
     )
     session.flush()
@@ -215,18 +245,30 @@ def record_approval(
     ids: IdFactory,
     clock: Clock,
 ) -> None:
-    """Record a human's approval or rejection of a plan waiting for one."""
-    if not approver.has_role(Role.PLATFORM_ENGINEER):
-        raise Forbidden("approving plans needs the platform-engineer role")
-    if approver.name == record.actor:
-        raise Forbidden("nobody approves their own plan: ask another platform engineer")
-    if approver.kind != "human":
-        raise Forbidden("only humans can approve plans")
+    """Record a human's approval or rejection of a plan waiting for one.
+
+    A plan of a human is decided by a platform engineer; a request of an agent by the
+    humans of the agent's owner team (see ``approval_autonomy.may_approve``). Nobody
+    decides on their own plan, and an expired request cannot be decided.
+    """
+    request = autonomy.request_of(session, record)
+    env = identity.get_environment(session, record.environment)
+    tier = "prod" if env.tier == "prod" or env.protected else env.tier
+    refused = autonomy.may_approve(approver, record, request.team if request else "", tier)
+    if refused is not None:
+        raise Forbidden(refused)
     if record.status not in ("needs_approval", "planned"):
         raise Conflict(f"plan {record.digest[:12]} is {record.status}: nothing to approve")
     if record.outcome != VerdictKind.NEEDS_APPROVAL.value:
         raise Conflict(
             f"plan {record.digest[:12]} does not need approval (outcome {record.outcome})"
+        )
+    if request is not None and autonomy.is_expired(request, clock.now()):
+        expired_at = request.expires_at.isoformat() if request.expires_at else ""
+        raise Conflict(
+            f"the approval request of plan {record.digest[:12]} expired at {expired_at}; "
+            f"{record.actor} has to plan again",
+            extra={"expires_at": expired_at},
         )
     decision = "approve" if approve else "reject"
     session.add(
@@ -252,6 +294,8 @@ def record_approval(
         data={
             "reason": reason,
             "requested_by": record.actor,
+            "routed_to": request.team if request else "",
+            "approver": autonomy.actor_identity(approver),
             "reservations": [
                 {"budget": r.budget, "amount": money(r.amount), "currency": r.currency}
                 for r in held
@@ -290,20 +334,24 @@ def decide(
     final = outcome
     if outcome == VerdictKind.NEEDS_APPROVAL and approved:
         final = VerdictKind.ALLOW
+    data: dict[str, Any] = {
+        "identity": autonomy.actor_identity(actor),
+        "outcome": outcome.value,
+        "decision": final.value,
+        "verdicts": [v.as_dict() for v in verdicts],
+        "approvals": [
+            {"approver": a.approver, "decision": a.decision, "reason": a.reason} for a in approvals
+        ],
+    }
+    if final == VerdictKind.NEEDS_APPROVAL and actor.name == record.actor:
+        # Waiting for a human: the request is opened now if planning did not open it.
+        data["approval_request"] = _open_request(session, record, actor, verdicts, clock)
     entry = audit.append(
         session,
         actor=actor.name,
         action="plan.decision",
         subject=f"plan/{record.digest}",
-        data={
-            "outcome": outcome.value,
-            "decision": final.value,
-            "verdicts": [v.as_dict() for v in verdicts],
-            "approvals": [
-                {"approver": a.approver, "decision": a.decision, "reason": a.reason}
-                for a in approvals
-            ],
-        },
+        data=data,
         clock=clock,
     )
     record.decided_by, record.decision_seq = actor.name, entry.seq
@@ -314,16 +362,41 @@ def decide(
     return final
 
 
+def _open_request(
+    session: Session, record: PlanRecord, actor: Actor, verdicts: list[Verdict], clock: Clock
+) -> dict[str, Any]:
+    """Open the approval request of a plan (if its round has none); return its audit data."""
+    why = reasons([v.as_dict() for v in verdicts], VerdictKind.NEEDS_APPROVAL.value)
+    return autonomy.request_facts(
+        autonomy.open_request(session, record, actor=actor, reasons=why, now=clock.now())
+    )
+
+
 def reasons(verdicts: list[dict[str, Any]], kind: str) -> list[str]:
     """Return the reasons of every verdict of one kind (``deny``, ``needs_approval``, ...)."""
     return [r for v in verdicts if v["verdict"] == kind for r in v["reasons"]]
 
 
-def approval_item(session: Session, record: PlanRecord) -> dict[str, Any]:
-    """Return a plan as an entry of the approvals list."""
+def approval_item(
+    session: Session, record: PlanRecord, *, now: datetime | None = None
+) -> dict[str, Any]:
+    """Return a plan as an approval request: why, who asked, routed to, until when, status."""
     plan = plan_as_dict(session, record)
-    keep = ("digest", "environment", "project", "actor", "created_at", "status", "approvals")
-    return {k: plan[k] for k in keep} | {"reasons": reasons(plan["verdicts"], "needs_approval")}
+    request = autonomy.request_of(session, record)
+    keep = ("digest", "environment", "project", "actor", "created_at", "approvals", "cost")
+    why = reasons(plan["verdicts"], "needs_approval") or (list(request.reasons) if request else [])
+    return (
+        {k: plan[k] for k in keep}
+        | autonomy.request_as_dict(record, request, now or SystemClock().now())
+        | {"reasons": why}
+    )
+
+
+def wait_status(
+    session: Session, plan_digest: str, *, now: datetime | None = None
+) -> dict[str, Any]:
+    """Return where an approval request stands (what an agent polls or waits on)."""
+    return approval_item(session, get_plan(session, plan_digest), now=now)
 
 
 def list_plans(session: Session, *, limit: int, page_token: str | None) -> Page[PlanRecord]:
@@ -333,20 +406,26 @@ def list_plans(session: Session, *, limit: int, page_token: str | None) -> Page[
     )
 
 
-APPROVAL_STATUSES = {
-    "pending": ("needs_approval",),
-    "approved": ("approved",),
-    "rejected": ("rejected",),
-    "all": ("needs_approval", "approved", "rejected"),
-}
-
-
 def list_pending(
-    session: Session, *, limit: int, page_token: str | None, status: str = "pending"
+    session: Session,
+    *,
+    limit: int,
+    page_token: str | None,
+    status: str = "pending",
+    team: str | None = None,
+    for_actor: Actor | None = None,
+    now: datetime | None = None,
 ) -> Page[PlanRecord]:
-    """Return plans waiting for a human approval (or approved, rejected, or all of these)."""
-    stmt = select(PlanRecord).where(PlanRecord.status.in_(APPROVAL_STATUSES[status]))
-    return paginate(session, stmt, PlanRecord.digest, limit=limit, page_token=page_token)
+    """Return approval requests: pending (default), approved, rejected, expired, applied, all.
+
+    ``team`` keeps those routed to one team; ``for_actor`` keeps an agent's own requests,
+    or the ones a human may decide on ("my approvals": routed to one of their teams, all
+    for a platform engineer; never their own).
+    """
+    which = autonomy.RequestFilter(
+        status=status, team=team, for_actor=for_actor, now=now or SystemClock().now()
+    )
+    return autonomy.list_requests(session, which, limit=limit, page_token=page_token)
 
 
 def plan_as_dict(session: Session, record: PlanRecord) -> dict[str, Any]:

@@ -11,24 +11,46 @@ from typing import Any
 import yaml
 from sqlalchemy.orm import Session
 
+from plinth.capabilities.accelerators.pools import pool_document_issues
 from plinth.capabilities.catalog.loader import load_documents
 from plinth.capabilities.identity import service as identity
 from plinth.capabilities.identity.schemas import Actor
 from plinth.capabilities.inventory import service as inventory
 from plinth.capabilities.inventory.models import ResourceRecord
+from plinth.capabilities.models.stages import model_document_issues
 from plinth.core.digest import digest
 from plinth.core.documents import Document, ResourceSpec
 from plinth.core.errors import InvalidInput, Issue, SpecError
 from plinth.infrastructure.providers.base import ChangeAction, Observation, Resource
 from plinth.infrastructure.providers.registry import ProviderRegistry
 from plinth.integration.importers.score import merge_shared, order_resources, translate_workload
+from plinth.orchestration.agent_documents import AGENT_KINDS, validate_agent_document
 from plinth.orchestration.applications import render_application
 from plinth.orchestration.costing import FINOPS_KINDS, price_draft, validate_finops_document
 from plinth.orchestration.plans import Change, PlanDraft, PlanRequest
+from plinth.orchestration.resolve import resolve_specs
 
 __all__ = ["Planner"]
 
-ORG_KINDS = ("Team", "Project", "Environment", "Template", *FINOPS_KINDS)
+ORG_KINDS = (
+    "Team",
+    "Project",
+    "Environment",
+    "Template",
+    *FINOPS_KINDS,
+    *AGENT_KINDS,
+    "Model",
+    "AcceleratorPool",
+)
+# Organisation documents that are only stored: nothing else is written when they apply.
+DOCUMENT_ONLY = (
+    "Template",
+    *FINOPS_KINDS,
+    "McpServer",
+    "AuthorizationPolicy",
+    "Model",
+    "AcceleratorPool",
+)
 SCOPED = ("Workload", "Application")
 DELETABLE = ("Workload", "Application")
 
@@ -169,6 +191,16 @@ class Planner:
                 )
         elif doc.kind in FINOPS_KINDS:
             validate_finops_document(session, doc, teams=teams)
+        elif doc.kind in AGENT_KINDS:
+            validate_agent_document(session, doc, teams=teams)
+        elif doc.kind in ("Model", "AcceleratorPool"):
+            problems = (
+                model_document_issues(session, doc.raw, teams=teams)
+                if doc.kind == "Model"
+                else pool_document_issues(doc.raw)
+            )
+            if problems:
+                raise SpecError([Issue(m, p, doc.index, doc.file) for p, m in problems])
         elif doc.kind == "Project":
             team = doc.spec.get("team", "")
             if team not in teams and identity.find_team(session, team) is None:
@@ -178,7 +210,7 @@ class Planner:
         action = self._document_change(
             session, draft, kind=doc.kind, name=doc.name, body=doc.raw, scoped=False, label=label
         )
-        if doc.kind not in ("Template", *FINOPS_KINDS) and action != "no-op":
+        if doc.kind not in DOCUMENT_ONLY and action != "no-op":
             draft.effects.organisation.append(
                 {"kind": doc.kind, "name": doc.name, "spec": doc.spec}
             )
@@ -254,7 +286,9 @@ class Planner:
             for spec in translated:
                 claims.setdefault(spec.name, set()).add(doc.name)
             specs.extend(translated)
-        ordered = order_resources(merge_shared(specs))
+        ordered = resolve_specs(
+            session, order_resources(merge_shared(specs)), [doc for doc, _ in workloads]
+        )
         wanted = {s.name for s in ordered}
         workload_names = [doc.name for doc, _ in workloads]
         current = inventory.resources_by_name(

@@ -13,7 +13,9 @@ from typing import Any
 
 from sqlalchemy import select
 
+from plinth.capabilities.agents.tokens import looks_like_jwt
 from plinth.capabilities.audit import service as audit
+from plinth.capabilities.authz import Authorizer, authorizer_for
 from plinth.capabilities.catalog.kinds import json_schema, kinds
 from plinth.capabilities.finops import committed
 from plinth.capabilities.finops.pricebook import current_pricebook
@@ -23,25 +25,30 @@ from plinth.capabilities.inventory import service as inventory
 from plinth.capabilities.inventory.models import ResourceRecord
 from plinth.core.clock import Clock, SystemClock
 from plinth.core.config import Settings
-from plinth.core.errors import GateDenied, InvalidInput, NotFound
+from plinth.core.errors import GateDenied, InvalidInput, NotFound, Unauthenticated
 from plinth.core.ids import IdFactory, RandomIds
 from plinth.core.secrets import SecretBox, load_or_create_key
 from plinth.infrastructure.providers.base import LogSource, ProviderContext, Resource
 from plinth.infrastructure.providers.registry import ProviderRegistry
 from plinth.infrastructure.store.db import Database
 from plinth.infrastructure.store.pagination import Page
+from plinth.orchestration import agents as agent_ops
 from plinth.orchestration import decisions, views
 from plinth.orchestration import schema as _schema  # noqa: F401 - every table on Base
+from plinth.orchestration.agent_documents import AGENT_KINDS
 from plinth.orchestration.applications import template_versions
 from plinth.orchestration.applier import Applier
+from plinth.orchestration.approval_desk import ApprovalDesk
 from plinth.orchestration.billing import Billing
 from plinth.orchestration.gates.pipeline import GatePipeline
 from plinth.orchestration.janitor import Janitor, seed_janitor
+from plinth.orchestration.mcp_gateway import Gateway, GatewaySettings
 from plinth.orchestration.metering import MeteringLoop
 from plinth.orchestration.planner import Planner
 from plinth.orchestration.plans import PlanRequest
 from plinth.orchestration.reconciler import Reconciler
 from plinth.orchestration.seed import seed_demo, seed_finops, seed_templates
+from plinth.orchestration.seed_agents import seed_agents
 from plinth.orchestration.showback import Costing
 from plinth.orchestration.workers import WorkQueue
 
@@ -89,7 +96,7 @@ class Platform:
         self.registry = registry or ProviderRegistry.from_entry_points(context)
         self.pipeline = GatePipeline.from_names(settings.gates)
         self.planner = Planner(self.registry)
-        self.applier = Applier(pipeline=self.pipeline, ids=self.ids, clock=self.clock)
+        self.applier = Applier(pipeline=self.pipeline, ids=self.ids, clock=self.clock, box=self.box)
         self.reconciler = Reconciler(
             db=self.db,
             registry=self.registry,
@@ -115,6 +122,28 @@ class Platform:
             interval=settings.metering_interval_s,
         )
         self.janitor = Janitor(self)
+        self.agents = agent_ops.AgentDirectory(
+            self.db, box=self.box, ids=self.ids, clock=self.clock
+        )
+        self._policies = agent_ops.PolicyCache(self.db)
+        self.desk = ApprovalDesk(
+            self.db,
+            applier=self.applier,
+            enqueue=self.queue.enqueue,
+            ids=self.ids,
+            clock=self.clock,
+        )
+        self.gateway = Gateway(
+            self.db,
+            authorizer=self.authorizer,
+            clock=self.clock,
+            ids=self.ids,
+            settings=GatewaySettings(
+                rate_per_second=settings.gateway_rate_per_second,
+                burst=settings.gateway_burst,
+                calls_per_day=settings.gateway_calls_per_day,
+            ),
+        )
 
     # -- lifecycle --------------------------------------------------------------------
 
@@ -129,6 +158,7 @@ class Platform:
                 seed_templates(session, ids=self.ids, clock=self.clock)
                 if self.settings.seed_demo:
                     added = seed_finops(session, ids=self.ids, clock=self.clock)
+                    added += seed_agents(session, box=self.box, ids=self.ids, clock=self.clock)
                     if added:
                         audit.append(
                             session,
@@ -142,7 +172,9 @@ class Platform:
                 return {"janitor": token} if token else {}
             if not self.settings.seed_demo:
                 return {}
-            return seed_demo(session, ids=self.ids, clock=self.clock)
+            tokens = seed_demo(session, ids=self.ids, clock=self.clock)
+            seed_agents(session, box=self.box, ids=self.ids, clock=self.clock)
+            return tokens
 
     def start(self) -> None:
         """Start background work: reconciliation (every resource at once) and metering."""
@@ -174,10 +206,24 @@ class Platform:
 
     # -- the one path -----------------------------------------------------------------
 
-    def authenticate(self, token: str | None) -> Actor:
-        """Return who a bearer token belongs to."""
-        with self.db.read() as session:
-            return identity.authenticate(session, token)
+    def authenticate(self, token: str | None, *, audience: str = "plinth-api") -> Actor:
+        """Return who a bearer token belongs to (humans: opaque tokens; agents: JWTs)."""
+        try:
+            with self.db.read() as session:
+                return agent_ops.authenticate(
+                    session, token, audience=audience, box=self.box, clock=self.clock
+                )
+        except Unauthenticated as exc:
+            if token and looks_like_jwt(token):  # a refused agent is on the record
+                with self.db.transaction() as session:
+                    agent_ops.audit_refusal(
+                        session, token, audience=audience, reason=exc.detail, clock=self.clock
+                    )
+            raise
+
+    def authorizer(self) -> Authorizer:
+        """Return the Cedar authorizer: the default policies plus AuthorizationPolicy documents."""
+        return authorizer_for(self._policies.sets())
 
     def plan(self, actor: Actor, request: PlanRequest) -> dict[str, Any]:
         """Plan a change and run the gates; nothing is applied."""
@@ -201,6 +247,9 @@ class Platform:
             raise GateDenied(
                 "denied: " + "; ".join(why), extra={"verdicts": verdicts, "plan": plan}
             )
+        if {c["kind"] for c in plan["changes"]} & set(AGENT_KINDS):
+            self._policies.invalidate()
+            self.gateway.invalidate()
         for resource_id in result.touched:
             self.queue.enqueue(resource_id)
         return {"status": result.status, "plan": plan, "decision": decision}
@@ -208,19 +257,8 @@ class Platform:
     def review(
         self, actor: Actor, plan_digest: str, *, approve: bool, reason: str
     ) -> dict[str, Any]:
-        """Approve or reject a plan that waits for a human."""
-        with self.db.transaction() as session:
-            record = decisions.get_plan(session, plan_digest)
-            decisions.record_approval(
-                session,
-                record,
-                approver=actor,
-                approve=approve,
-                reason=reason,
-                ids=self.ids,
-                clock=self.clock,
-            )
-            return {"status": record.status, "plan": decisions.plan_as_dict(session, record)}
+        """Approve or reject a plan that waits for a human (agent requests then apply)."""
+        return self.desk.review(actor, plan_digest, approve=approve, reason=reason)
 
     def get_plan(self, plan_digest: str) -> dict[str, Any]:
         """Return one plan."""
@@ -235,14 +273,30 @@ class Platform:
                 [decisions.plan_as_dict(session, p) for p in page.items], page.next_page_token
             )
 
-    def approvals(self, *, status: str, limit: int, page_token: str | None) -> Listing:
-        """Return plans that needed approval, by approval status (pending by default)."""
-        with self.db.read() as session:
-            page = decisions.list_pending(
-                session, limit=limit, page_token=page_token, status=status
-            )
-            items = [decisions.approval_item(session, record) for record in page.items]
-            return Listing(items, page.next_page_token)
+    def approvals(
+        self,
+        *,
+        status: str,
+        limit: int,
+        page_token: str | None,
+        actor: Actor | None = None,
+        mine: bool = False,
+        team: str | None = None,
+    ) -> Listing:
+        """Return approval requests by status (pending by default); ``mine``: routed to me."""
+        items, following = self.desk.listing(
+            status=status,
+            limit=limit,
+            page_token=page_token,
+            actor=actor,
+            mine=mine,
+            team=team,
+        )
+        return Listing(items, following)
+
+    def approval(self, plan_digest: str, *, wait: float = 0.0) -> dict[str, Any]:
+        """Return one approval request, waiting up to ``wait`` seconds for a decision."""
+        return self.desk.status(plan_digest, wait=wait)
 
     # -- reads ------------------------------------------------------------------------
 

@@ -4,12 +4,17 @@
 returns early when they agree, and otherwise applies, repairs drift, or destroys.
 Temporary failures back off; permanent ones mark the resource failed until its
 spec changes. Provider calls happen outside any database transaction.
+
+A resource that asks for accelerators is applied only with an allocation (see
+``gpu_allocation``); until it gets one it stays ``queued`` and is looked at again
+when capacity frees up (``enqueue``, when given, reconciles such resources at once).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -21,9 +26,10 @@ from plinth.core.clock import Clock
 from plinth.core.errors import InvalidInput, PermanentError, TemporaryError
 from plinth.core.placeholders import substitute
 from plinth.core.secrets import SecretBox
-from plinth.infrastructure.providers.base import ChangeAction, Observation, Resource
+from plinth.infrastructure.providers.base import ChangeAction, Observation, Provider, Resource
 from plinth.infrastructure.providers.registry import ProviderRegistry
 from plinth.infrastructure.store.db import Database
+from plinth.orchestration.gpu_allocation import STATE_KEY, GpuAllocator, Grant, asks
 
 __all__ = ["Reconciler", "Result"]
 
@@ -77,9 +83,12 @@ class Reconciler:
         box: SecretBox,
         clock: Clock,
         interval: float = 5.0,
+        enqueue: Callable[[str], None] | None = None,
     ) -> None:
         self.db, self.registry, self.box, self.clock = db, registry, box, clock
         self.interval = interval
+        self.enqueue = enqueue
+        self.gpus = GpuAllocator(db=db, clock=clock)
 
     def reconcile(self, resource_id: str) -> Result:
         """Bring one resource to its desired state; return when to look again."""
@@ -93,12 +102,18 @@ class Reconciler:
         if snap.deleting:
             try:
                 provider.destroy(snap.resource, snap.state)
+                self._wake(self.gpus.release(snap.id))
             except Exception as exc:
                 return self._failed(snap, exc)
             self._forget(snap)
             return Result(None, outputs_changed=True)
         if resolved is None:
             return Result(1.0)
+        gpu = self._grant(snap, provider, resolved)
+        if isinstance(gpu, Result):
+            return gpu
+        if gpu is not None:
+            resolved = gpu.spec
         resource = Resource(
             id=snap.id,
             type=snap.resource.type,
@@ -111,11 +126,13 @@ class Reconciler:
             observed = provider.observe(resource, snap.state)
             change = provider.plan(resource, observed)
             if change.action == ChangeAction.NOOP:
+                observed = self._settle(resource, gpu, observed, converged=True)
                 return self._save(snap, observed, reason=None, message="")
             drift = snap.observed_generation == snap.generation and snap.phase in CONVERGED_PHASES
             if change.action == ChangeAction.REPLACE:
                 provider.destroy(resource, observed.state)
             after = provider.apply(resource, observed.state or snap.state)
+            after = self._settle(resource, gpu, after, converged=False)
         except Exception as exc:
             return self._failed(snap, exc)
         reasons = "; ".join(change.reasons) or change.action.value
@@ -296,6 +313,57 @@ class Reconciler:
                     message=message,
                     at=self.clock.now(),
                 )
+        return Result(delay)
+
+    # -- accelerators -------------------------------------------------------------------
+
+    def _grant(
+        self, snap: _Snapshot, provider: Provider, resolved: dict[str, Any]
+    ) -> Grant | Result | None:
+        """Return the accelerators to apply with, or the result when the resource must wait."""
+        if not asks(resolved) and STATE_KEY not in snap.state:
+            return None
+        try:
+            gpu = self.gpus.grant(snap.resource, resolved, snap.state)
+            self._wake(gpu.wake)
+            if gpu.stop:  # preempted and out of grace: stop it, queue it again
+                provider.destroy(snap.resource, snap.state)
+                gpu = self.gpus.stopped(snap.id)
+                self._wake(gpu.wake)
+        except Exception as exc:
+            return self._failed(snap, exc)
+        return self._queued(snap, gpu) if gpu.queued is not None else gpu
+
+    def _settle(
+        self, resource: Resource, gpu: Grant | None, observed: Observation, *, converged: bool
+    ) -> Observation:
+        if gpu is None:
+            return observed
+        observed, wake = self.gpus.settle(resource, gpu, observed, converged=converged)
+        self._wake(wake)
+        return observed
+
+    def _wake(self, ids: Iterable[str]) -> None:
+        for resource_id in ids:
+            if self.enqueue is not None:
+                self.enqueue(resource_id)
+
+    def _queued(self, snap: _Snapshot, gpu: Grant) -> Result:
+        """Record that the resource waits for accelerators; look again later."""
+        message = gpu.queued or "queued"
+        with self.db.transaction() as session:
+            record = session.get(ResourceRecord, snap.id)
+            if record is None:
+                return Result(None)
+            if record.phase != "queued" or record.message.split(",")[0] != message.split(",")[0]:
+                inventory.add_event(
+                    session, record, reason="Queued", message=message, at=self.clock.now()
+                )
+            record.phase, record.message, record.failures = "queued", message, 0
+            if STATE_KEY not in (record.state or {}):  # so a spec that stops asking releases
+                record.state = {**(record.state or {}), STATE_KEY: {"queued": True}}
+            delay = gpu.retry_after
+            record.next_attempt_at = self.clock.now() + timedelta(seconds=delay) if delay else None
         return Result(delay)
 
     def _forget(self, snap: _Snapshot) -> None:

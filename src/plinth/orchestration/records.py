@@ -1,4 +1,4 @@
-"""Tables of the one path: plans (with their decisions) and approvals."""
+"""Tables of the one path: plans (with their decisions), approval requests and approvals."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from plinth.infrastructure.store.db import Base, JSONType, UTCDateTime
 
-__all__ = ["ApprovalRecord", "PlanRecord"]
+__all__ = ["ApprovalRecord", "ApprovalRequestRecord", "PlanRecord"]
 
 
 class PlanRecord(Base):
@@ -48,3 +48,24 @@ class ApprovalRecord(Base):
     decision: Mapped[str] = mapped_column(String(16))
     reason: Mapped[str] = mapped_column(Text, default="")
     at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class ApprovalRequestRecord(Base):
+    """A plan that waits for a human: who asked, why, who it is routed to and until when.
+
+    One row per plan (the digest is the request's id), reset when the same plan is made
+    again in a new round. ``team`` is the owner team of the agent that asked (its humans
+    decide); it is empty for plans of humans and of the built-in janitor, which platform
+    engineers decide as before. Plans of humans never expire (``expires_at`` is None).
+    The request's status is derived from the plan's status and the time (see
+    ``orchestration.autonomy.request_status``).
+    """
+
+    __tablename__ = "approval_requests"
+    digest: Mapped[str] = mapped_column(String(64), primary_key=True)
+    round: Mapped[int] = mapped_column(Integer, default=1)
+    requested_by: Mapped[str] = mapped_column(String(100), index=True)
+    team: Mapped[str] = mapped_column(String(63), index=True, default="")
+    reasons: Mapped[list[str]] = mapped_column(JSONType)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)

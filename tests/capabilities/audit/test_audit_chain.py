@@ -279,3 +279,43 @@ def test_concurrent_appends_keep_one_valid_chain(database: Database, clock: Froz
     assert distinct == total
     result = verify(database)
     assert result.ok and result.checked == total
+
+
+def test_append_many_continues_the_same_chain(chain: Database, clock: FrozenClock) -> None:
+    entries = [
+        audit.Entry(
+            at=clock.now(),
+            actor="agent-a",
+            action="gateway.tool_call",
+            subject=f"tool/t{i}",
+            data={"i": i, "token": "secret-value"},
+        )
+        for i in range(5)
+    ]
+    with chain.transaction() as session:
+        written = audit.append_many(session, entries)
+        assert audit.append_many(session, []) == []
+    assert [seq for seq, _ in written] == list(range(RECORDS + 1, RECORDS + 6))
+    append(chain, clock, 1)  # one by one again after the batch
+    with chain.transaction() as session:
+        records = list(session.scalars(select(AuditRecord).order_by(AuditRecord.seq)))
+        head = session.get(AuditHead, 1)
+    for before, after in itertools.pairwise(records):
+        assert after.prev_hash == before.hash
+    assert [r.hash for r in records[RECORDS : RECORDS + 5]] == [h for _, h in written]
+    assert records[RECORDS].data == {"i": 0, "token": audit.REDACTED}
+    assert head is not None and (head.seq, head.hash) == (RECORDS + 6, records[-1].hash)
+    result = verify(chain)
+    assert result.ok and result.checked == RECORDS + 6
+
+
+def test_append_many_interleaves_with_appends_in_one_transaction(
+    database: Database, clock: FrozenClock
+) -> None:
+    entry = audit.Entry(at=clock.now(), actor="a", action="x.y", subject="s", data={})
+    with database.transaction() as session:
+        audit.append(session, actor="a", action="x.y", subject="s", data={}, clock=clock)
+        audit.append_many(session, [entry, entry])
+        audit.append(session, actor="a", action="x.y", subject="s", data={}, clock=clock)
+    result = verify(database)
+    assert result.ok and result.checked == 4

@@ -19,6 +19,11 @@ def test_registry() -> None:
         ("plinth.dev/v1", "Application"): ("applications", "environment"),
         ("plinth.dev/v1", "Budget"): ("budgets", None),
         ("plinth.dev/v1", "PriceBook"): ("pricebooks", None),
+        ("plinth.dev/v1", "Agent"): ("agents", None),
+        ("plinth.dev/v1", "McpServer"): ("mcpservers", None),
+        ("plinth.dev/v1", "AuthorizationPolicy"): ("authorizationpolicies", None),
+        ("plinth.dev/v1", "Model"): ("models", None),
+        ("plinth.dev/v1", "AcceleratorPool"): ("acceleratorpools", None),
     }
     assert kinds.find_kind("Workload", "plinth.dev/v1") is None
     info = kinds.find_kind("Team")

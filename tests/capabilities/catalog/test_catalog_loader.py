@@ -131,7 +131,11 @@ def test_unknown_and_missing_kind_list_known() -> None:
     assert [(i.document, i.path) for i in issues] == [(0, "$.kind"), (1, "$.kind")]
     assert "unknown kind 'Tem'" in issues[0].message
     for issue in issues:
-        assert "Application, Budget, Environment, PriceBook, Project, Team" in issue.message
+        known = (
+            "AcceleratorPool, Agent, Application, AuthorizationPolicy, Budget, Environment, "
+            "McpServer, Model, PriceBook, Project, Team"
+        )
+        assert known in issue.message
 
 
 def test_schema_violations_carry_paths() -> None:

@@ -87,8 +87,11 @@ def test_plan_shows_changes_verdicts_and_digest(shop: Deployed) -> None:
     }
     assert {v["gate"]: v["verdict"] for v in plan["verdicts"]} == {
         "authorization": "allow",
+        "autonomy": "allow",
         "cost": "allow",
         "template-bounds": "allow",
+        "model-signature": "allow",
+        "capacity": "allow",
     }
     assert all(v["reasons"] for v in plan["verdicts"])
     assert shop.applied["status"] == "applied"

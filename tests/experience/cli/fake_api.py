@@ -125,8 +125,13 @@ class FakeApi:
             case "GET", ["plans", digest]:
                 return self._plan(digest)
             case "GET", ["approvals"]:
-                rows = [p for p in self.plans.values() if p["status"] == "needs_approval"]
+                wanted = {"pending": "needs_approval"}.get(q.get("status", "pending"))
+                rows = [p for p in self.plans.values() if p["status"] in (wanted, "needs_approval")]
                 return _page(rows, q)
+            case "GET", ["approvals", digest]:
+                plan = self._plan(digest)
+                status = {"needs_approval": "pending"}.get(plan["status"], plan["status"])
+                return {"digest": digest, "status": status, "reasons": []}
             case "POST", ["plans"]:
                 return self._make_plan(actor, body)
             case "POST", ["plans", digest, "apply"]:

@@ -142,3 +142,16 @@ def test_delete_through_a_plan(invoke: Invoke, fake: FakeApi) -> None:
     assert json.loads(fake.requests[-2].content)["delete"] == {"kind": "Workload", "name": "web"}
     assert invoke("delete", "workload", "web", "--env", "dev", "--yes").exit_code == 2
     assert invoke("delete", "gizmo", "web", "--env", "dev").exit_code == 2
+
+
+def test_approvals_wait_exits_by_decision(invoke: Invoke, fake: FakeApi) -> None:
+    invoke("apply", "-f", "-", "--env", "prod", "--yes", input=WEB)
+    (digest,) = fake.plans
+    pending = invoke("approvals", "wait", digest, "--timeout", "0")
+    assert pending.exit_code == 4, pending.output
+    invoke("--as", "pat", "approvals", "approve", digest, "--reason", "ok")
+    approved = invoke("approvals", "wait", digest, "--timeout", "5", "-o", "json")
+    assert approved.exit_code == 0, approved.output
+    assert json.loads(approved.stdout)["status"] == "approved"
+    fake.plans[digest]["status"] = "rejected"
+    assert invoke("approvals", "wait", digest, "--timeout", "5").exit_code == 1

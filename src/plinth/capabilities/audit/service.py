@@ -10,11 +10,12 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select, update
+from sqlalchemy import Table, insert, select, update
 from sqlalchemy.orm import Session
 
 from plinth.capabilities.audit.models import AuditHead, AuditRecord
@@ -26,8 +27,10 @@ from plinth.infrastructure.store.pagination import Page, paginate
 __all__ = [
     "GENESIS",
     "REDACTED",
+    "Entry",
     "Verification",
     "append",
+    "append_many",
     "get_record",
     "list_records",
     "lock_chain",
@@ -79,10 +82,7 @@ def lock_chain(session: Session) -> None:
     session.execute(select(AuditHead.seq).where(AuditHead.id == 1).with_for_update())
 
 
-def append(
-    session: Session, *, actor: str, action: str, subject: str, data: dict[str, Any], clock: Clock
-) -> AuditRecord:
-    """Append a record to the chain inside the caller's transaction."""
+def _ensure_head(session: Session) -> None:
     if session.get(AuditHead, 1) is None:  # the migration creates it
         if session.scalar(select(AuditRecord.seq).limit(1)) is not None:
             raise PlinthError(
@@ -91,11 +91,25 @@ def append(
             )
         session.add(AuditHead(id=1, seq=0, hash=GENESIS))
         session.flush()
+
+
+def _reserve(session: Session, count: int) -> tuple[int, str]:
+    """Advance the head by ``count``; return the sequence number before it and its hash."""
     # The UPDATE takes the row's write lock first, so concurrent appends queue here.
-    session.execute(update(AuditHead).where(AuditHead.id == 1).values(seq=AuditHead.seq + 1))
+    session.execute(update(AuditHead).where(AuditHead.id == 1).values(seq=AuditHead.seq + count))
     seq, prev_hash = session.execute(
         select(AuditHead.seq, AuditHead.hash).where(AuditHead.id == 1)
     ).one()
+    return int(seq) - count, str(prev_hash)
+
+
+def append(
+    session: Session, *, actor: str, action: str, subject: str, data: dict[str, Any], clock: Clock
+) -> AuditRecord:
+    """Append a record to the chain inside the caller's transaction."""
+    _ensure_head(session)
+    before, prev_hash = _reserve(session, 1)
+    seq = before + 1
     at = clock.now()
     clean = json.loads(canonical_json(redact(data)))
     record = AuditRecord(
@@ -114,6 +128,59 @@ def append(
     session.execute(update(AuditHead).where(AuditHead.id == 1).values(hash=record.hash))
     session.flush()
     return record
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One record to append with ``append_many``, stamped with its own moment."""
+
+    at: datetime
+    actor: str
+    action: str
+    subject: str
+    data: dict[str, Any]
+
+
+def append_many(session: Session, entries: Sequence[Entry]) -> list[tuple[int, str]]:
+    """Append ``entries`` in order inside the caller's transaction; return their (seq, hash).
+
+    The same chain as ``append`` one by one (same hashes, same head lock), in one head
+    update and one multi-row INSERT: for writers that batch many records.
+    """
+    if not entries:
+        return []
+    _ensure_head(session)
+    session.flush()  # records added earlier in this transaction come first
+    seq, prev_hash = _reserve(session, len(entries))
+    rows: list[dict[str, Any]] = []
+    for entry in entries:
+        seq += 1
+        clean = json.loads(canonical_json(redact(entry.data)))
+        digest = _content_hash(
+            prev_hash,
+            seq=seq,
+            at=entry.at,
+            actor=entry.actor,
+            action=entry.action,
+            subject=entry.subject,
+            data=clean,
+        )
+        rows.append(
+            {
+                "seq": seq,
+                "at": entry.at,
+                "actor": entry.actor,
+                "action": entry.action,
+                "subject": entry.subject,
+                "data": clean,
+                "prev_hash": prev_hash,
+                "hash": digest,
+            }
+        )
+        prev_hash = digest
+    session.execute(insert(cast(Table, AuditRecord.__table__)), rows)
+    session.execute(update(AuditHead).where(AuditHead.id == 1).values(hash=prev_hash))
+    return [(r["seq"], r["hash"]) for r in rows]
 
 
 @dataclass(frozen=True)

@@ -58,6 +58,18 @@ _KINDS: tuple[KindInfo, ...] = (
     ),
     KindInfo(PLINTH_API_VERSION, "Budget", "budgets", "budget.schema.json"),
     KindInfo(PLINTH_API_VERSION, "PriceBook", "pricebooks", "pricebook.schema.json"),
+    KindInfo(PLINTH_API_VERSION, "Agent", "agents", "agent.schema.json"),
+    KindInfo(PLINTH_API_VERSION, "McpServer", "mcpservers", "mcpserver.schema.json"),
+    KindInfo(
+        PLINTH_API_VERSION,
+        "AuthorizationPolicy",
+        "authorizationpolicies",
+        "authorizationpolicy.schema.json",
+    ),
+    KindInfo(PLINTH_API_VERSION, "Model", "models", "model.schema.json"),
+    KindInfo(
+        PLINTH_API_VERSION, "AcceleratorPool", "acceleratorpools", "acceleratorpool.schema.json"
+    ),
 )
 
 

@@ -50,6 +50,9 @@ class Actor:
     persona: str
     display_name: str = ""
     grants: tuple[Grant, ...] = field(default_factory=tuple)
+    audience: str = ""  # agents: the audience their token was issued for
+    scopes: tuple[str, ...] = ()  # agents: the scopes their token carries
+    jti: str = ""  # agents: the id of the token they authenticated with
 
     @property
     def teams(self) -> list[str]:
@@ -70,6 +73,8 @@ class Actor:
             "display_name": self.display_name,
             "roles": [{"role": g.role, "team": g.team} for g in self.grants],
             "teams": self.teams,
+            "audience": self.audience,
+            "scopes": list(self.scopes),
         }
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
@@ -108,10 +108,36 @@ def list_approvals(
     actor: ActorDep,
     limit: LimitDep = 50,
     page_token: TokenDep = None,
-    status: Literal["pending", "approved", "rejected", "all"] = "pending",
+    status: Literal["pending", "approved", "rejected", "expired", "applied", "all"] = "pending",
+    mine: Annotated[
+        bool, Query(description="only requests routed to my teams (an agent: its own)")
+    ] = False,
+    team: Annotated[str | None, Query(description="only requests routed to this team")] = None,
 ) -> dict[str, Any]:
-    """Plans that need a human approval: pending (default), approved, rejected or all."""
-    return _page(platform.approvals(status=status, limit=limit, page_token=page_token))
+    """Approval requests: pending (default), approved, rejected, expired, applied or all."""
+    return _page(
+        platform.approvals(
+            status=status,
+            limit=limit,
+            page_token=page_token,
+            actor=actor,
+            mine=mine,
+            team=team,
+        )
+    )
+
+
+@router.get("/approvals/{digest}")
+def get_approval(
+    digest: str,
+    platform: PlatformDep,
+    actor: ActorDep,
+    wait: Annotated[
+        float, Query(ge=0, le=25, description="seconds to wait for a decision (long poll)")
+    ] = 0,
+) -> dict[str, Any]:
+    """One approval request; with ``wait`` the answer comes when it is decided (or at timeout)."""
+    return platform.approval(digest, wait=wait)
 
 
 @router.post("/approvals/{digest}/approve")

@@ -8,12 +8,16 @@ from typing import Annotated
 import typer
 
 from plinth.experience.cli import read, server, specs
+from plinth.experience.cli.agents import agents_app
 from plinth.experience.cli.approvals import approvals_app
 from plinth.experience.cli.audit import audit_app
+from plinth.experience.cli.authz import authz_app
 from plinth.experience.cli.context import CliState
 from plinth.experience.cli.cost import cost_app
 from plinth.experience.cli.cost_billing import register as register_billing
 from plinth.experience.cli.janitor import janitor_app, rightsize
+from plinth.experience.cli.mcp import mcp_cli
+from plinth.experience.cli.models import models_app
 from plinth.experience.cli.templates import templates_app
 
 __all__ = ["app"]
@@ -74,5 +78,13 @@ app.add_typer(audit_app, name="audit")
 register_billing(cost_app)
 app.add_typer(cost_app, name="cost")
 app.add_typer(janitor_app, name="janitor")
+app.add_typer(agents_app, name="agents")
+app.add_typer(mcp_cli, name="mcp")
+app.add_typer(models_app, name="models")
+app.add_typer(authz_app, name="authz")
 app.command("rightsize")(rightsize)
 server.register(app)
+
+
+if __name__ == "__main__":
+    app()

@@ -37,6 +37,11 @@ from plinth.core.placeholders import (
     substitute,
 )
 from plinth.core.quantities import format_quantity, parse_quantity
+from plinth.integration.importers.accelerators import (
+    ACCELERATOR_KINDS,
+    NOTEBOOK_LIMIT_S,
+    accelerator_fields,
+)
 from plinth.integration.importers.lifecycle import (
     ANNOTATION_STOPPED,
     ANNOTATION_TTL,
@@ -241,14 +246,15 @@ def _healthcheck(w: _Workload, containers: dict[str, Any], ports: list[dict[str,
 
 def _workload_type(w: _Workload) -> str:
     kind = w.doc.annotations.get(ANNOTATION_TYPE, "service")
-    if kind not in ("service", "job"):
+    if kind not in ("service", "job", *ACCELERATOR_KINDS):
         w.issue(
-            f"{ANNOTATION_TYPE} must be 'service' or 'job', not {kind!r}",
+            f"{ANNOTATION_TYPE} must be 'service', 'job' or one of "
+            f"{', '.join(ACCELERATOR_KINDS)}, not {kind!r}",
             "metadata",
             "annotations",
             ANNOTATION_TYPE,
         )
-    return "job" if kind == "job" else "service"
+    return "job" if kind in ("job", *ACCELERATOR_KINDS) else "service"
 
 
 def _job_fields(w: _Workload) -> dict[str, Any]:
@@ -304,8 +310,17 @@ def _workload_spec(w: _Workload, rtype: str) -> dict[str, Any]:
     }
     # Only a stopped workload carries the key, so a running one keeps its spec digest.
     spec |= _lifecycle_fields(w)
+    kind = w.doc.annotations.get(ANNOTATION_TYPE, "service")
+    extra, problems = accelerator_fields(kind, w.doc.annotations)
+    for key, message in problems:
+        w.issue(message, "metadata", "annotations", key)
+    spec |= {k: v for k, v in extra.items() if k != "idle_stop_s"}
     if rtype == "job":
-        return spec | _job_fields(w)
+        job = _job_fields(w)
+        if kind == "notebook":
+            job["timeout_s"] = job["timeout_s"] or NOTEBOOK_LIMIT_S
+            job["idle_stop_s"] = extra["idle_stop_s"]
+        return spec | job
     healthcheck = _healthcheck(w, containers, ports)
     return spec | {"ports": ports, "healthcheck": healthcheck, "restart": "always"}
 

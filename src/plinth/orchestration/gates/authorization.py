@@ -1,103 +1,115 @@
-"""The authorization gate: who may change what, in which environment (role based).
+"""The authorization gate: who may change what, in which environment, decided by Cedar.
 
-Rules:
-- Organisation kinds (Template, Environment, Team, Project, Budget, PriceBook)
-  need the ``platform-engineer`` role.
-- Workloads and applications need a change role (``developer``,
-  ``ml-engineer``, ``release-manager`` or ``platform-engineer``) in the team
-  that owns the project, or ``platform-engineer`` organisation-wide.
-- Production (tier ``prod``) and protected environments need
-  ``release-manager`` in the owning team or ``platform-engineer``: the role a
-  developer does not have.
-- The ``janitor`` role (held org-wide by the janitor agent) may update and
-  delete existing workloads and their resources, nothing else: no creating, no
-  applications, no organisation kinds. Outside production that is allowed; in
-  production a plan that only edits workload documents (the janitor's mark) is
-  allowed, and one that stops or deletes anything needs a human approval. The
-  role adds rights: someone who also holds a change role gets the rules above.
+A plan is split in two parts, each one Cedar ``change`` request (see
+``plinth.capabilities.authz``): its organisation documents (Template, Environment, Team,
+Project, Budget, PriceBook, Agent, McpServer, AuthorizationPolicy) and its project's
+workloads (everything else). No-op changes need nothing. The verdict is the most severe
+outcome of the parts, with the reasons (and the determining policy ids) of those parts.
+
+The default policies (``capabilities/authz/cedar/default.cedar``) keep the rules:
+
+- Organisation kinds need the ``platform-engineer`` role (organisation-wide).
+- Workloads and applications need a change role (``developer``, ``ml-engineer``,
+  ``release-manager`` or ``platform-engineer``) in the team that owns the project, or
+  organisation-wide.
+- Production (tier ``prod``) and protected environments need ``release-manager`` or
+  ``platform-engineer`` in the owning team (or organisation-wide).
+- The ``janitor`` role may update and delete existing workloads and their resources,
+  nothing else. Outside production that is allowed; in production a plan that only edits
+  workload documents (the janitor's mark) is allowed, and one that stops or deletes
+  anything needs a human approval. The role adds rights, never takes any.
+- Agents change workloads of their owner team's projects only, never organisation
+  kinds, and never Agent, AuthorizationPolicy or McpServer documents (a forbid).
+
+Extensions (``AuthorizationPolicy`` documents) arrive as
+``GateContext.settings["authorization_policies"]``: a sequence of (name, Cedar text).
 """
 
 from __future__ import annotations
 
-from typing import ClassVar
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any, ClassVar
 
-from plinth.capabilities.identity.schemas import Actor, Role
+from plinth.capabilities.authz import ORG_KINDS, Authorizer, authorizer_for, change_request
+from plinth.capabilities.authz.schemas import ALLOW, DENY, NEEDS_APPROVAL
+from plinth.capabilities.identity.schemas import Actor
+from plinth.core.clock import SystemClock
 from plinth.orchestration.gates.base import GateContext, PlanView, Verdict, VerdictKind
 
-__all__ = ["AuthorizationGate"]
+__all__ = ["POLICIES_SETTING", "AuthorizationGate"]
 
-ORG_KINDS = frozenset({"Template", "Environment", "Team", "Project", "Budget", "PriceBook"})
-CHANGE_ROLES = (Role.DEVELOPER, Role.ML_ENGINEER, Role.RELEASE_MANAGER, Role.PLATFORM_ENGINEER)
-PROD_ROLES = (Role.RELEASE_MANAGER, Role.PLATFORM_ENGINEER)
-JANITOR_KINDS = frozenset({"Workload", "Resource"})
+POLICIES_SETTING = "authorization_policies"
+_KIND = {
+    ALLOW: VerdictKind.ALLOW,
+    NEEDS_APPROVAL: VerdictKind.NEEDS_APPROVAL,
+    DENY: VerdictKind.DENY,
+}
+_SEVERITY = (DENY, NEEDS_APPROVAL, ALLOW)
 
 
 class AuthorizationGate:
-    """Role-based authorization of every change."""
+    """Cedar authorization of every change (see the module docs for the default rules)."""
 
     name: ClassVar[str] = "authorization"
 
+    def __init__(self, authorizer: Authorizer | None = None) -> None:
+        self.authorizer = authorizer
+
     def evaluate(self, plan: PlanView, actor: Actor, context: GateContext) -> Verdict:
-        """Deny changes the actor's roles do not cover."""
-        reasons: list[str] = []
-        suggestions: list[str] = []
-        held = ", ".join(f"{g.role}@{g.team or 'org'}" for g in actor.grants) or "no roles"
-        if actor.has_role(Role.JANITOR) and not any(
-            actor.has_role(r, team=plan.team) for r in CHANGE_ROLES
-        ):
-            return _janitor_verdict(self.name, plan)
-        org_kinds = sorted(plan.kinds & ORG_KINDS)
-        if org_kinds and not actor.has_role(Role.PLATFORM_ENGINEER):
-            reasons.append(
-                f"changing {', '.join(org_kinds)} needs the platform-engineer role "
-                f"(you have {held})"
+        """Return allow, needs_approval or deny for the plan's parts, with reasons."""
+        authorizer = self.authorizer or authorizer_for(_extensions(context.settings))
+        now = context.settings.get("now")
+        now = now if isinstance(now, datetime) else SystemClock().now()
+        decisions = [
+            authorizer.decide(
+                change_request(
+                    actor,
+                    environment=plan.environment,
+                    tier=plan.environment_tier,
+                    protected=plan.environment_protected,
+                    project=plan.project if part == "project" else "",
+                    team=plan.team if part == "project" else "",
+                    changes=changes,
+                    part=part,
+                    cost_delta=(plan.extra.get("cost") or {}).get("monthly_delta", 0),
+                    now=now,
+                ),
+                now=now,
             )
-            suggestions.append("ask a platform engineer to apply this plan")
-        if plan.kinds - ORG_KINDS:
-            if not any(actor.has_role(r, team=plan.team) for r in CHANGE_ROLES):
-                reasons.append(
-                    f"changing workloads of project {plan.project!r} needs a role in team "
-                    f"{plan.team!r} (you have {held})"
-                )
-                suggestions.append(f"ask team {plan.team!r} to add you, or to apply this plan")
-            elif (plan.environment_tier == "prod" or plan.environment_protected) and not any(
-                actor.has_role(r, team=plan.team) for r in PROD_ROLES
-            ):
-                reasons.append(
-                    f"environment {plan.environment!r} is production: changes need the "
-                    f"release-manager or platform-engineer role (you have {held})"
-                )
-                suggestions.append(
-                    "apply it in a non-production environment first, then ask a release "
-                    "manager of "
-                    f"team {plan.team!r} to apply the same plan"
-                )
-        if reasons:
-            return Verdict(self.name, VerdictKind.DENY, tuple(reasons), tuple(suggestions))
-        return Verdict(self.name, VerdictKind.ALLOW, (f"{actor.name} may make these changes",))
+            for part, changes in _parts(plan.changes)
+        ]
+        if not decisions:
+            return Verdict(self.name, VerdictKind.ALLOW, (f"{actor.name}: nothing to change",))
+        outcome = next(o for o in _SEVERITY if any(d.outcome == o for d in decisions))
+        chosen = [d for d in decisions if d.outcome == outcome]
+        reasons = _unique(
+            f"{reason} ({policy})"
+            for d in chosen
+            for reason, policy in zip(d.reasons, d.policies, strict=True)
+        )
+        suggestions = _unique(s for d in chosen for s in d.suggestions)
+        if outcome != ALLOW and not suggestions:
+            suggestions = ("run `plinth authz check` to see which policies decided",)
+        return Verdict(self.name, _KIND[outcome], reasons, suggestions)
 
 
-def _janitor_verdict(gate: str, plan: PlanView) -> Verdict:
-    """Return the verdict on a plan of the janitor agent (see the module docs)."""
-    outside = sorted(plan.kinds - JANITOR_KINDS)
-    creates = sorted(c["name"] for c in plan.changes if c["action"] == "create")
-    if outside or creates:
-        what = f"changing {', '.join(outside)}" if outside else f"creating {', '.join(creates)}"
-        return Verdict(
-            gate,
-            VerdictKind.DENY,
-            (f"the janitor only updates and deletes existing workloads: {what} is not allowed",),
-            ("ask a platform engineer to make this change",),
-        )
-    production = plan.environment_tier == "prod" or plan.environment_protected
-    if production and (plan.kinds != {"Workload"} or plan.deletes):
-        return Verdict(
-            gate,
-            VerdictKind.NEEDS_APPROVAL,
-            (
-                f"environment {plan.environment!r} is production: the janitor stops or "
-                "deletes workloads there only with a human approval",
-            ),
-            ("a platform engineer approves the plan; the janitor applies it on its next run",),
-        )
-    return Verdict(gate, VerdictKind.ALLOW, ("the janitor may update or delete this workload",))
+def _parts(
+    changes: Sequence[Mapping[str, Any]],
+) -> list[tuple[str, list[Mapping[str, Any]]]]:
+    """Split a plan's live changes into its organisation part and its project part."""
+    live = [c for c in changes if c.get("action") != "no-op"]
+    org = [c for c in live if c["kind"] in ORG_KINDS]
+    project = [c for c in live if c["kind"] not in ORG_KINDS]
+    return [(part, found) for part, found in (("organisation", org), ("project", project)) if found]
+
+
+def _extensions(settings: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
+    """Return the extra policy sets given to the gate, as (name, Cedar text) pairs."""
+    given = settings.get(POLICIES_SETTING) or ()
+    return tuple((str(name), str(text)) for name, text in given)
+
+
+def _unique(items: Any) -> tuple[str, ...]:
+    """Return the items without repeats, in order."""
+    return tuple(dict.fromkeys(items))

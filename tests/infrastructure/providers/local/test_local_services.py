@@ -57,7 +57,15 @@ def leaders(data_dir: Path, rid: str) -> list[processes.Found]:
 def test_provider_meets_the_contract(provider: LocalProvider) -> None:
     assert isinstance(provider, Provider)
     assert isinstance(provider, LogSource)
-    assert set(provider.resource_types()) == {"service", "job", "postgres", "volume", "route"}
+    assert set(provider.resource_types()) == {
+        "service",
+        "job",
+        "postgres",
+        "volume",
+        "route",
+        "model-deployment",
+        "mlflow",
+    }
 
 
 def test_service_lifecycle(provider: LocalProvider, data_dir: Path) -> None:

@@ -4,12 +4,14 @@ Without ``schedule`` a job runs once per spec digest: a finished run (whatever
 its exit status) is not run again until the spec changes. With ``schedule`` (a
 cron expression) ``apply`` starts a run when the next fire time after the last
 run (or after the first apply) has passed; ``requeue_after`` says how long until
-then. ``timeout_s`` stops a run that takes longer (exit status 124).
+then. ``timeout_s`` stops a run that takes longer (exit status 124); ``idle_stop_s``
+(notebooks) stops a run whose processes use no CPU for that long (exit status 125).
 """
 
 from __future__ import annotations
 
 import shutil
+import sys
 import time
 from collections.abc import Mapping
 from dataclasses import replace
@@ -33,6 +35,7 @@ from plinth.infrastructure.providers.local.workloads import (
 __all__ = ["Jobs", "as_epoch", "iso"]
 
 TIMEOUT_EXIT_CODE = 124
+IDLE_WATCH = "plinth.infrastructure.providers.local.idle_watch"
 
 
 def as_epoch(value: Any) -> float | None:
@@ -130,6 +133,9 @@ class Jobs:
         prefix: list[str] = []
         if timeout_s and shutil.which("timeout"):
             prefix = ["timeout", "--kill-after=5", str(int(timeout_s))]
+        idle_s = resource.spec.get("idle_stop_s")
+        if idle_s:  # notebooks: stopped once idle (exit 125), see idle_watch
+            prefix += [sys.executable, "-m", IDLE_WATCH, "--idle-seconds", str(int(idle_s)), "--"]
         w = self.workloads
         names = list(resource.spec["containers"])
         started = w.start(resource, names, ports={}, digest=digest, prefix=prefix)

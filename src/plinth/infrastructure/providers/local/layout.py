@@ -8,6 +8,7 @@
   routes/<resource>.json               the route registry
   postgres/                            the provider's own PostgreSQL cluster
   locks/<resource>.lock                one apply or destroy at a time per resource
+  egress/<netns>.json                  network namespaces of confined workloads and their relays
 """
 
 from __future__ import annotations

@@ -1,9 +1,11 @@
 """The ``local`` provider: realises resources on this machine, for real.
 
 Resource types: ``service`` and ``job`` (local processes, see ``workloads``),
-``postgres`` (a database on a real PostgreSQL server), ``volume`` (a directory)
-and ``route`` (a local URL). Processes it starts outlive the control plane on
-purpose; ``stop_local_runtime`` stops all of them for one data directory.
+``postgres`` (a database on a real PostgreSQL server), ``volume`` (a directory),
+``route`` (a local URL), ``model-deployment`` (an inference server, see
+``serving``) and ``mlflow`` (a tracking server, see ``mlflow_tracking``).
+Processes it starts outlive the control plane on purpose; ``stop_local_runtime``
+stops all of them for one data directory.
 A service or job whose spec says ``"stopped": true`` is held stopped (see
 ``services.hold_stopped``) and reports phase ``stopped``.
 """
@@ -25,6 +27,7 @@ from plinth.infrastructure.providers.base import (
 )
 from plinth.infrastructure.providers.local.jobs import Jobs, as_epoch
 from plinth.infrastructure.providers.local.layout import Layout
+from plinth.infrastructure.providers.local.mlflow_tracking import MlflowServers
 from plinth.infrastructure.providers.local.postgres import Postgres
 from plinth.infrastructure.providers.local.routes import Routes
 from plinth.infrastructure.providers.local.runtime import stop_local_runtime
@@ -33,6 +36,7 @@ from plinth.infrastructure.providers.local.services import (
     hold_stopped,
     stopped_observation,
 )
+from plinth.infrastructure.providers.local.serving import ModelDeployments
 from plinth.infrastructure.providers.local.specs import SCHEMAS, is_stopped, spec_digest
 from plinth.infrastructure.providers.local.volumes import Volumes
 from plinth.infrastructure.providers.local.workloads import Workloads
@@ -107,12 +111,16 @@ class LocalProvider:
         self.services = Services(workloads, start_timeout_s=start_timeout)
         self.jobs = Jobs(workloads)
         self._workloads = workloads
+        serving_timeout = float(context.settings.get("serving_start_timeout_s", 120.0))
+        self.model_deployments = ModelDeployments(self.layout, start_timeout_s=serving_timeout)
         self._postgres: Postgres | None = None
         self._handlers: dict[str, _TypeHandler] = {
             "service": self.services,
             "job": self.jobs,
             "volume": Volumes(self.layout),
             "route": Routes(self.layout),
+            "model-deployment": self.model_deployments,
+            "mlflow": MlflowServers(self.layout, start_timeout_s=serving_timeout),
         }
 
     def _handler(self, type_name: str) -> _TypeHandler:
@@ -160,7 +168,9 @@ class LocalProvider:
         return self._handler(resource.type).usage(resource, state)
 
     def logs(self, resource: Resource, state: Mapping[str, Any], *, tail: int = 200) -> list[str]:
-        """Return the last ``tail`` lines of a service's or job's logs (empty for other types)."""
+        """Return the last ``tail`` lines of a workload's or model deployment's logs."""
+        if resource.type == "model-deployment":
+            return self.model_deployments.logs(resource, tail=tail)
         if resource.type not in ("service", "job"):
             return []
         return self._workloads.logs(resource, tail=tail)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from plinth.infrastructure.providers.local import processes
+from plinth.infrastructure.providers.local import egress, processes
 from plinth.infrastructure.providers.local.layout import Layout
 from plinth.infrastructure.providers.local.postgres_cluster import Cluster
 
@@ -21,6 +21,7 @@ def stop_local_runtime(data_dir: Path, *, purge_postgres: bool = False) -> None:
     layout = Layout(data_dir)
     marked = processes.scan(str(layout.root))
     processes.terminate([found.process for found in marked])
+    egress.remove_all(layout)  # the network namespaces of confined workloads
     cluster = Cluster(layout, None)
     cluster.stop()
     if purge_postgres:

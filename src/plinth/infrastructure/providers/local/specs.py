@@ -56,7 +56,45 @@ _CONTAINER: dict[str, Any] = {
     },
 }
 
+_EGRESS: dict[str, Any] = {
+    "anyOf": [
+        {"type": "null"},
+        {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {"allow": {"type": "array", "items": {"type": "string"}}},
+        },
+    ]
+}
+
+_ACCELERATORS: dict[str, Any] = {
+    "anyOf": [
+        {"type": "null"},
+        {
+            "type": "object",
+            "required": ["type", "count"],
+            "properties": {
+                "type": {"type": "string", "minLength": 1},
+                "count": {"type": "number", "exclusiveMinimum": 0},
+                "allocation": {
+                    "type": "object",
+                    "properties": {
+                        "devices": {
+                            "type": "array",
+                            "items": {"type": ["integer", "string"]},
+                        },
+                        "fraction": {"type": ["number", "null"]},
+                        "partition": {"type": ["string", "null"]},
+                    },
+                },
+            },
+        },
+    ]
+}
+
 _WORKLOAD_PROPERTIES: dict[str, Any] = {
+    "egress": _EGRESS,
+    "accelerators": _ACCELERATORS,
     "containers": {
         "type": "object",
         "minProperties": 1,
@@ -165,6 +203,7 @@ JOB_SCHEMA: dict[str, Any] = {
         **_WORKLOAD_PROPERTIES,
         "schedule": {"type": ["string", "null"]},
         "timeout_s": {"type": ["integer", "null"], "minimum": 1},
+        "idle_stop_s": {"type": ["integer", "null"], "minimum": 1},
         "stopped": {"type": "boolean"},
     },
 }
@@ -193,12 +232,45 @@ ROUTE_SCHEMA: dict[str, Any] = {
     },
 }
 
+MODEL_DEPLOYMENT_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["model", "artifact", "format"],
+    "properties": {
+        "model": {"type": "string", "pattern": "^[^@\\s]+@[^@\\s]+$"},
+        "artifact": {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["path", "digest"],
+            "properties": {
+                "path": {"type": "string", "pattern": "^/"},
+                "digest": {"type": "string", "pattern": "^sha256:[0-9a-f]{64}$"},
+            },
+        },
+        "format": {"enum": ["sklearn", "onnx", "embeddings"]},
+        "replicas": {"type": "integer", "minimum": 0, "maximum": 16},
+        "scale_to_zero_after_seconds": {"type": ["number", "null"], "exclusiveMinimum": 0},
+        "port": {"type": ["integer", "null"], "minimum": 1, "maximum": 65535},
+    },
+}
+
+MLFLOW_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "port": {"type": ["integer", "null"], "minimum": 1, "maximum": 65535},
+        "keep_data": {"type": "boolean"},
+    },
+}
+
 SCHEMAS: dict[str, dict[str, Any]] = {
     "service": SERVICE_SCHEMA,
     "job": JOB_SCHEMA,
     "postgres": POSTGRES_SCHEMA,
     "volume": VOLUME_SCHEMA,
     "route": ROUTE_SCHEMA,
+    "model-deployment": MODEL_DEPLOYMENT_SCHEMA,
+    "mlflow": MLFLOW_SCHEMA,
 }
 
 WORKLOAD_TYPES = frozenset({"service", "job"})

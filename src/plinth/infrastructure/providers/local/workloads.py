@@ -16,8 +16,11 @@ named port; ``PLINTH_VOLUME_<TARGET>`` (the volume's source directory, named
 after the target's last part) for every volume; ``PLINTH_FILES_DIR`` (where the
 declared files were written, also the working directory); and the markers
 ``PLINTH_RESOURCE_ID``, ``PLINTH_DATA_DIR``, ``PLINTH_CONTAINER`` and
-``PLINTH_SPEC_DIGEST``. Ports are free loopback ports chosen at the first apply
-and kept across restarts.
+``PLINTH_SPEC_DIGEST``. A spec that asks for accelerators also gets
+``CUDA_VISIBLE_DEVICES`` for its allocation (see ``accelerators``). Ports are
+free loopback ports chosen at the first apply and kept across restarts. A spec
+with ``egress: {allow: [...]}`` runs each container in a network namespace of
+its own that reaches only those hosts (see ``egress``).
 """
 
 from __future__ import annotations
@@ -34,7 +37,8 @@ import psutil
 
 from plinth.core.errors import PermanentError
 from plinth.infrastructure.providers.base import Resource
-from plinth.infrastructure.providers.local import processes
+from plinth.infrastructure.providers.local import egress, processes
+from plinth.infrastructure.providers.local.accelerators import accelerator_env
 from plinth.infrastructure.providers.local.health import free_port
 from plinth.infrastructure.providers.local.layout import Layout, read_json, write_json_atomic
 from plinth.infrastructure.providers.local.processes import Found
@@ -163,6 +167,7 @@ class Workloads:
         env.update({k: v for k, v in os.environ.items() if k.startswith("LC_")})
         env["PYTHONUNBUFFERED"] = "1"
         env.update({str(k): str(v) for k, v in (spec["containers"][name].get("env") or {}).items()})
+        env.update(accelerator_env(spec))
         if ports:
             env["PORT"] = str(next(iter(ports.values())))
         for port_name, port in ports.items():
@@ -205,19 +210,26 @@ class Workloads:
         prefix: Sequence[str] = (),
     ) -> dict[str, Found]:
         """Start the named containers (each argv after ``prefix``); return their wrappers."""
+        accelerator_env(resource.spec)  # a queued accelerator request starts nothing
         argvs = {n: [*prefix, *resolve_command(n, resource.spec["containers"][n])] for n in names}
         cwd = self.write_files(resource)
+        confine = egress.prepare(self.layout, resource, ports=ports) if names else []
         started: dict[str, Found] = {}
-        for name in names:
-            env = self.environment(resource, name, ports=ports, digest=digest)
-            proc = processes.launch(
-                argvs[name],
-                env=env,
-                cwd=cwd,
-                log_path=self.layout.logs_dir(resource.id) / f"{safe_id(name)}.log",
-                exit_path=self.exit_path(resource.id, name),
-            )
-            started[name] = Found(proc, env)
+        try:
+            for name in names:
+                env = self.environment(resource, name, ports=ports, digest=digest)
+                proc = processes.launch(
+                    [*confine, *argvs[name]],
+                    env=env,
+                    cwd=cwd,
+                    log_path=self.layout.logs_dir(resource.id) / f"{safe_id(name)}.log",
+                    exit_path=self.exit_path(resource.id, name),
+                )
+                started[name] = Found(proc, env)
+        except OSError:
+            processes.terminate([f.process for f in started.values()])
+            egress.remove(self.layout, resource.id)
+            raise
         return started
 
     def record_digest(self, resource: Resource, digest: str) -> None:
@@ -232,6 +244,7 @@ class Workloads:
         """Remove what the resource owns on disk, except its logs."""
         shutil.rmtree(self.layout.files_dir(resource.id), ignore_errors=True)
         shutil.rmtree(self.layout.run_dir(resource.id), ignore_errors=True)
+        egress.remove(self.layout, resource.id)
 
     def logs(self, resource: Resource, *, tail: int) -> list[str]:
         """Return the last ``tail`` lines of every container's log, prefixed with its name."""

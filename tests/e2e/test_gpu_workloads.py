@@ -129,7 +129,7 @@ def test_jobs_get_devices_queue_when_full_and_start_when_capacity_frees(
     assert verdict["verdict"] == "allow" and "can start now" in verdict["reasons"][0]
     apply(platform, "dana", first["digest"])
     assert devices(platform, "train-1") == "0,1"
-    assert phase(platform, "train-1")[0] == "running", _story(platform)
+    wait_until(lambda: phase(platform, "train-1")[0] == "running", timeout=30, what="train-1")
 
     for name in ("train-2", "train-3"):
         queued = plan(platform, "dana", job(name))

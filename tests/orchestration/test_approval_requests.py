@@ -188,7 +188,7 @@ def test_a_prod_change_waits_for_the_owner_team_and_approving_applies_it_as_the_
     assert listed(world, team="ml-research") == [] and listed(world, team="payments") == [digest]
     assert world.platform.apply(bot, digest)["status"] == "waiting_approval"
 
-    with pytest.raises(Forbidden, match="only humans approve an agent's request"):
+    with pytest.raises(Forbidden, match="only humans approve plans"):
         approve(world, "bot", digest)
     with pytest.raises(Forbidden, match="needs the release-manager role in that team"):
         approve(world, "ada", digest)

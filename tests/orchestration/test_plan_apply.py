@@ -139,7 +139,7 @@ def test_out_of_bounds_override_waits_for_a_platform_engineer(world: World) -> N
     assert waiting["status"] == "waiting_approval"
     assert count(world.platform, ResourceRecord) == 0
 
-    with pytest.raises(Forbidden, match="platform-engineer"):
+    with pytest.raises(Forbidden, match="nobody approves their own plan"):
         world.platform.review(ada, plan["digest"], approve=True, reason="self-service")
     reviewed = world.platform.review(pat, plan["digest"], approve=True, reason="load test week")
     assert reviewed["status"] == "approved"

@@ -33,6 +33,7 @@ from sqlalchemy.orm import Session
 
 from plinth.capabilities.agents import service as agents
 from plinth.capabilities.audit import service as audit
+from plinth.capabilities.authz import Authorizer, approve_request
 from plinth.capabilities.finops.estimate import money
 from plinth.capabilities.finops.pricebook import current_pricebook
 from plinth.capabilities.identity import service as identity
@@ -65,7 +66,6 @@ __all__ = [
 R = TypeVar("R")
 REQUEST_STATUSES = ("pending", "approved", "rejected", "expired", "applied", "all")
 FINAL_STATUSES = frozenset({"approved", "rejected", "expired", "applied"})
-_AGENT_APPROVER_ROLES = (Role.DEVELOPER, Role.ML_ENGINEER, Role.RELEASE_MANAGER)
 
 
 def spent_today(session: Session, agent: str, *, now: datetime) -> Decimal:
@@ -175,44 +175,37 @@ def request_status(record: PlanRecord, request: ApprovalRequestRecord | None, no
     return record.status
 
 
-def may_approve(approver: Actor, record: PlanRecord, team: str, env_tier: str) -> str | None:
+def may_approve(
+    approver: Actor,
+    record: PlanRecord,
+    team: str,
+    env_tier: str,
+    *,
+    authorizer: Authorizer | None = None,
+    plan_team: str = "",
+) -> str | None:
     """Return why ``approver`` may not decide on a plan's request, or None if they may.
 
-    ``team`` is the team the request is routed to: the owner team of the agent that
-    asked, or "" for a plan of a human (or of the janitor), which platform engineers
-    decide. ``env_tier`` is ``prod`` for production and protected environments.
+    Cedar decides (the ``approve`` action; see ``capabilities/authz/cedar``). ``team``
+    is the team the request is routed to: the owner team of the agent that asked, or ""
+    for a plan of a human (or of the janitor), which platform engineers decide.
+    ``env_tier`` is ``prod`` for production and protected environments.
     """
-    if not team:
-        if not approver.has_role(Role.PLATFORM_ENGINEER):
-            return "approving plans needs the platform-engineer role"
-        if approver.name == record.actor:
-            return "nobody approves their own plan: ask another platform engineer"
-        if approver.kind != "human":
-            return "only humans can approve plans"
-        return None
-    if approver.kind != "human":
-        return (
-            f"only humans approve an agent's request: {approver.name} is a {approver.kind}, "
-            "and an agent never approves a request, its own or another's"
-        )
-    if approver.name == record.actor:
-        return "nobody approves their own request"
-    if approver.has_role(Role.PLATFORM_ENGINEER):
-        return None
-    roles = (Role.RELEASE_MANAGER,) if env_tier == "prod" else _AGENT_APPROVER_ROLES
-    if any(approver.has_role(r, team=team) for r in roles):
-        return None
-    held = ", ".join(f"{g.role}@{g.team or 'org'}" for g in approver.grants) or "no roles"
-    needed = (
-        "the release-manager role"
-        if env_tier == "prod"
-        else "a change role (developer, ml-engineer or release-manager)"
+    request = approve_request(
+        approver,
+        plan=record.digest,
+        author=record.actor,
+        team=team or plan_team,
+        project=record.project,
+        environment=record.environment,
+        tier=env_tier,
+        protected=env_tier == "prod",
+        routed=bool(team),
     )
-    return (
-        f"the request of agent {record.actor!r} in {record.environment!r} is routed to team "
-        f"{team!r}: approving it needs {needed} in that team, or the platform-engineer role "
-        f"(you have {held})"
-    )
+    decision = (authorizer or Authorizer.default()).decide(request)
+    if decision.outcome == "allow":
+        return None
+    return "; ".join(decision.reasons) or f"{approver.name} may not approve this plan"
 
 
 class RequestFilter:

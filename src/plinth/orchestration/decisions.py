@@ -9,6 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from plinth.capabilities.audit import service as audit
+from plinth.capabilities.authz import authorizer_for
 from plinth.capabilities.finops import reservations
 from plinth.capabilities.finops.budgets import budget_facts, reserve_for_plan
 from plinth.capabilities.finops.estimate import money
@@ -254,7 +255,14 @@ def record_approval(
     request = autonomy.request_of(session, record)
     env = identity.get_environment(session, record.environment)
     tier = "prod" if env.tier == "prod" or env.protected else env.tier
-    refused = autonomy.may_approve(approver, record, request.team if request else "", tier)
+    refused = autonomy.may_approve(
+        approver,
+        record,
+        request.team if request else "",
+        tier,
+        authorizer=authorizer_for(policy_sets(session)),
+        plan_team=str(record.body.get("team") or ""),
+    )
     if refused is not None:
         raise Forbidden(refused)
     if record.status not in ("needs_approval", "planned"):

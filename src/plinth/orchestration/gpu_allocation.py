@@ -136,14 +136,13 @@ class GpuAllocator:
                     return Grant(spec, marker, stop=True)
                 if marker.get("since") == _iso(row.started_at) and "allocation" in marker:
                     return Grant(with_allocation(spec, marker["allocation"]), marker)
-        return self._request(resource, spec, wanted, now)
+        return self._request(resource, spec, wanted)
 
-    def _request(
-        self, resource: Resource, spec: dict[str, Any], wanted: str, now: datetime
-    ) -> Grant:
+    def _request(self, resource: Resource, spec: dict[str, Any], wanted: str) -> Grant:
         try:
             with self.db.transaction() as session:
-                return self._allocate(session, resource, spec, wanted, now)
+                allocations.lock(session)  # first, so submit times follow the queue's order
+                return self._allocate(session, resource, spec, wanted, self.clock.now())
         except (NotFound, InvalidInput) as exc:
             self.release(resource.id, why="it can never run")  # nothing left half-allocated
             raise PermanentError(f"{_what(spec)} can never be allocated: {exc.detail}") from exc
@@ -254,22 +253,25 @@ class GpuAllocator:
     ) -> tuple[Observation, tuple[str, ...]]:
         """Return the observation to save (with the marker) and resources to reconcile.
 
-        A one-off job whose run for this spec has ended gives its devices back.
+        A one-off job whose run for this spec has ended (seen on two passes in a row)
+        gives its devices back.
         """
         marker = grant.marker
         if marker is None:
             return observed, ()
         wake: tuple[str, ...] = ()
-        finished = (
+        ended = (
             converged
             and not marker.get("finished")
             and resource.type == "job"
             and not resource.spec.get("schedule")
             and observed.phase in _DONE_PHASES
         )
-        if finished:
+        if ended and marker.get("ended"):  # seen on two passes: not a passing glimpse
             wake = self.release(resource.id, why=f"the run {observed.phase}")
             marker = {**marker, "finished": True}
+        elif ended != bool(marker.get("ended")):
+            marker = {**marker, "ended": ended}
         return replace(observed, state={**observed.state, STATE_KEY: marker}), wake
 
     def stopped(self, resource_id: str) -> Grant:

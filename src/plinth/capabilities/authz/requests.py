@@ -157,9 +157,19 @@ def approve_request(
     protected: bool = False,
     cost_delta: Any = 0,
     now: datetime | None = None,
+    routed: bool = False,
 ) -> AuthzRequest:
-    """Return the ``approve`` request of a plan (digest ``plan``) asked for by ``author``."""
-    attrs = {"team": team, "project": project, "environment": environment, "author": author}
+    """Return the ``approve`` request of a plan (digest ``plan``) asked for by ``author``.
+
+    ``routed``: the plan is an agent's request, routed to its owner team ``team``.
+    """
+    attrs = {
+        "team": team,
+        "project": project,
+        "environment": environment,
+        "author": author,
+        "routed": routed,
+    }
     context = {
         "team": team,
         "project": project,

@@ -70,6 +70,7 @@ class FastToolCalls:
     def __init__(self, gateway: Gateway, *, max_body_bytes: int) -> None:
         self.gateway = gateway
         self.max_body_bytes = max_body_bytes
+        self.answered = 0  # requests this path answered (the rest went to the SDK)
 
     def _transport(
         self, manager: StreamableHTTPSessionManager, scope: Scope, headers: dict[bytes, bytes]
@@ -118,6 +119,7 @@ class FastToolCalls:
         if call is None:
             return _replay(messages, receive)
         transport, session_id, version = found
+        self.answered += 1
         await self._answer(transport, session_id, version, actor, call, send)
         return None
 

@@ -30,7 +30,9 @@ from mcp.client.session import ClientSession
 from mcp.client.stdio import StdioServerParameters, stdio_client
 from mcp.client.streamable_http import streamable_http_client
 
+from plinth import __version__
 from plinth.core.errors import TemporaryError
+from plinth.orchestration.mcp_gateway.raw_client import RawToolClient, UpstreamRpcError
 from plinth.orchestration.mcp_gateway.registry import UpstreamDefinition
 
 __all__ = [
@@ -118,10 +120,14 @@ def _annotations(tool: types.Tool) -> dict[str, bool]:
 class _Upstream:
     """One server's session, owned by one task of the pool."""
 
-    def __init__(self, definition: UpstreamDefinition, headers: Mapping[str, str]) -> None:
+    def __init__(
+        self, definition: UpstreamDefinition, headers: Mapping[str, str], call_timeout_s: float
+    ) -> None:
         self.definition = definition
         self.headers = dict(headers)
+        self.call_timeout_s = call_timeout_s
         self.session: ClientSession | None = None
+        self.raw: RawToolClient | None = None
         self.tools: dict[str, ToolInfo] = {}
         self.error: str = ""
         self.ready = anyio.Event()
@@ -152,6 +158,7 @@ class _Upstream:
                 session = await stack.enter_async_context(ClientSession(read, write))
                 await session.initialize()
                 self.tools = await _list_tools(self.definition.name, session)
+                await self._open_raw(stack)
                 self.session = session
                 self.ready.set()
                 await self._stop.wait()
@@ -160,8 +167,28 @@ class _Upstream:
             log.warning("upstream %s failed: %s", self.definition.name, self.error)
         finally:
             self.session = None
+            self.raw = None
             self.ready.set()
             self.done.set()
+
+    async def _open_raw(self, stack: AsyncExitStack) -> None:
+        """Open the lean tools/call client of an HTTP upstream (the SDK session is the fallback)."""
+        if not self.definition.url:
+            return
+        raw = RawToolClient(
+            self.definition.url,
+            headers=self.headers,
+            client_version=__version__,
+            timeout_s=self.call_timeout_s,
+        )
+        stack.push_async_callback(raw.aclose)
+        try:
+            with anyio.fail_after(10.0):
+                await raw.open()
+        except Exception as exc:  # the SDK session serves the calls instead
+            log.warning("upstream %s: lean client unavailable: %s", self.definition.name, exc)
+            return
+        self.raw = raw
 
     def stop(self) -> None:
         """Ask the task to close the session (and end a stdio child process)."""
@@ -274,7 +301,7 @@ class UpstreamPool:
         headers = (
             self.credentials.headers(definition.headers_secret) if definition.headers_secret else {}
         )
-        upstream = _Upstream(definition, headers)
+        upstream = _Upstream(definition, headers, self.call_timeout_s)
         self._upstreams[definition.name] = upstream
         self._group.start_soon(upstream.run)
         return upstream
@@ -291,6 +318,8 @@ class UpstreamPool:
         session = upstream.session
         if session is None:
             raise UpstreamUnavailable(f"upstream {definition.name!r} is unavailable")
+        if upstream.raw is not None:
+            return await self._call_raw(upstream, upstream.raw, tool, arguments)
         request = types.CallToolRequest(
             params=types.CallToolRequestParams(name=tool, arguments=dict(arguments))
         )
@@ -304,3 +333,17 @@ class UpstreamPool:
                     f"upstream {definition.name!r} went away during the call: {upstream.error}"
                 ) from None
             raise
+
+    async def _call_raw(
+        self, upstream: _Upstream, raw: RawToolClient, tool: str, arguments: Mapping[str, Any]
+    ) -> types.CallToolResult:
+        name = upstream.definition.name
+        try:
+            result = await raw.call(tool, arguments)
+        except UpstreamRpcError:
+            raise
+        except (httpx2.HTTPError, ValueError) as exc:
+            raise UpstreamUnavailable(
+                f"upstream {name!r} failed during the call: {type(exc).__name__}: {exc}"
+            ) from None
+        return types.CallToolResult.model_validate(result, by_name=False)

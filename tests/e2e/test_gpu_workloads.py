@@ -112,6 +112,12 @@ def devices(platform: Platform, name: str) -> str:
     return str(line).split("devices=", 1)[1].strip()
 
 
+def events(platform: Platform, name: str) -> list[tuple[str, str]]:
+    """Return (reason, message) of every event of a job."""
+    detail = platform.workload(name, environment="dev", project="recommender", describe=True)
+    return [(e["reason"], e["message"]) for e in detail["events"]]
+
+
 def phase(platform: Platform, name: str) -> tuple[str, str]:
     """Return (phase, message) of the job's resource."""
     record = resources(platform)[name]
@@ -145,14 +151,15 @@ def test_jobs_get_devices_queue_when_full_and_start_when_capacity_frees(
         assert found is not None, message
         positions.append(int(found.group(1)))
         assert not [line for line in logs(platform, name) if "devices=" in line]
-    assert sorted(positions) == [1, 2], _story(
-        platform
-    )  # whichever of the two reached the queue first
+        assert ("Queued", message) in events(platform, name)
+    assert sorted(positions) == [1, 2]  # whichever of the two reached the queue first
 
     gone = plan(platform, "dana", delete_kind="Workload", delete_name="train-1")
     apply(platform, "dana", gone["digest"])
     started = sorted(devices(platform, name) for name in ("train-2", "train-3"))
     assert started == ["0", "1"]
+    for name in ("train-2", "train-3"):
+        assert "Allocated" in [reason for reason, _ in events(platform, name)]
     ids = {r.id for name, r in resources(platform).items() if name in ("train-2", "train-3")}
     wait_until(lambda: all_marked_resource_ids(platform.settings.data_dir) >= ids, timeout=30)
     assert "train-1" not in resources(platform)
@@ -169,14 +176,3 @@ def test_a_type_no_pool_has_is_denied_and_allocates_nothing(platform: Platform) 
         apply(platform, "dana", impossible["digest"])
     assert "train-h100" not in resources(platform)
     assert count(platform, RequestRow) == 0
-
-
-def _story(platform: Platform) -> str:
-    out = []
-    for n in ("train-1", "train-2", "train-3"):
-        try:
-            d = platform.workload(n, environment="dev", project="recommender", describe=True)
-        except Exception:
-            continue
-        out.append(f"{n}: {[(e['at'], e['reason'], e['message']) for e in d['events']]}")
-    return "\n".join(out)

@@ -32,7 +32,7 @@ from plinth.capabilities.accelerators.requests import ACCELERATOR_KEY, request_f
 from plinth.capabilities.inventory import service as inventory
 from plinth.core.errors import Conflict, InvalidInput, NotFound
 
-__all__ = ["DEFAULT_ESTIMATE_S", "MAX_STEPS", "capacity_facts", "stored_pools"]
+__all__ = ["DEFAULT_ESTIMATE_S", "MAX_STEPS", "capacity_facts", "play_forward", "stored_pools"]
 
 DEFAULT_ESTIMATE_S = 3600.0
 MAX_STEPS = 5000
@@ -84,7 +84,7 @@ def capacity_facts(
             fact.update(verdict="impossible", can_run_now=False, reason=exc.detail)
             continue
         mine.append(request)
-    _play(engine, mine, facts, borrowed, now)
+    play_forward(engine, mine, facts, borrowed, now)
     return {
         "requests": list(facts.values()),
         "pools": [p.name for p in pools.pools],
@@ -118,7 +118,7 @@ def _estimate(request: Request) -> tuple[float, bool]:
     return DEFAULT_ESTIMATE_S, True
 
 
-def _play(
+def play_forward(
     engine: QueueingEngine,
     mine: list[Request],
     facts: dict[str, dict[str, Any]],

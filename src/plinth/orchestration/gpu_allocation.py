@@ -206,7 +206,7 @@ class GpuAllocator:
         borrowed = {r.resource_id: r.borrowed for r in allocations.requests(session)}
         facts: dict[str, dict[str, Any]] = {resource_id: {}}
         # The capacity gate's forward play, on the stored request itself (not a plan copy).
-        capacity._play(engine, [allocations.as_request(row)], facts, borrowed, now)
+        capacity.play_forward(engine, [allocations.as_request(row)], facts, borrowed, now)
         fact = facts[resource_id]
         if fact.get("verdict") == "now":
             return "now"

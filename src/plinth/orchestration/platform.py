@@ -111,6 +111,7 @@ class Platform:
             interval=settings.reconcile_interval_s,
             workers=settings.reconcile_workers,
         )
+        self.reconciler.enqueue = self.queue.enqueue  # GPU requests admitted elsewhere
         # FinOps: usage and cost (showback), FOCUS bills (billing), the janitor agent.
         self.costing = Costing(self.db, self.clock, current_pricebook)
         self.billing = Billing(db=self.db, clock=self.clock)

@@ -1,4 +1,4 @@
-"""The demo organisation's agent: a deploy bot of the payments team, and the MCP server it uses.
+"""The demo organisation's AI side: payments' deploy bot, the MCP server it uses, a GPU pool.
 
 Seeded straight into the store (like the rest of the demo organisation); in a
 real organisation a platform engineer applies the same documents with
@@ -18,7 +18,7 @@ from plinth.core.clock import Clock
 from plinth.core.ids import IdFactory
 from plinth.core.secrets import SecretBox
 
-__all__ = ["DEMO_AGENT", "DEMO_MCP_SERVER", "seed_agents"]
+__all__ = ["DEMO_AGENT", "DEMO_MCP_SERVER", "DEMO_POOL", "seed_agents"]
 
 DEMO_AGENT: dict[str, Any] = {
     "apiVersion": "plinth.dev/v1",
@@ -67,10 +67,30 @@ DEMO_MCP_SERVER: dict[str, Any] = {
 }
 
 
+DEMO_POOL: dict[str, Any] = {
+    "apiVersion": "plinth.dev/v1",
+    "kind": "AcceleratorPool",
+    "metadata": {"name": "lab"},
+    "spec": {
+        "description": "Declared demo pool: two nodes of four L4 GPUs (no NVML discovery).",
+        "discovery": "declared",
+        "nodes": [
+            {"name": "gpu-node-1", "accelerators": {"type": "L4", "count": 4, "memory_gib": 24}},
+            {"name": "gpu-node-2", "accelerators": {"type": "L4", "count": 4, "memory_gib": 24}},
+        ],
+        "queues": [
+            {"team": "ml-research", "nominal": {"L4": 6}, "borrowing_limit": {"L4": 2}},
+            {"team": "payments", "nominal": {"L4": 2}, "lending_limit": {"L4": 2}},
+        ],
+        "preemption": {"grace_seconds": 120},
+    },
+}
+
+
 def seed_agents(session: Session, *, box: SecretBox, ids: IdFactory, clock: Clock) -> list[str]:
     """Register the demo agent and store the demo MCP server when absent; return what was added."""
     added: list[str] = []
-    for body in (DEMO_AGENT, DEMO_MCP_SERVER):
+    for body in (DEMO_AGENT, DEMO_MCP_SERVER, DEMO_POOL):
         kind, name = body["kind"], body["metadata"]["name"]
         if inventory.get_document(session, kind=kind, name=name) is not None:
             continue

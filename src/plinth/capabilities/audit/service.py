@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, insert, select, update
+from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from plinth.capabilities.audit.models import AuditHead, AuditRecord
@@ -144,27 +144,27 @@ class Entry:
 def append_many(session: Session, entries: Sequence[Entry]) -> list[tuple[int, str]]:
     """Append ``entries`` in order inside the caller's transaction; return their (seq, hash).
 
-    The same chain as ``append`` one by one (same hashes, same head lock), in one head
-    update and one multi-row INSERT: for writers that batch many records.
+    The same chain as ``append`` one by one (same hashes, same head lock: the first
+    statement updates the head row), in one head update, one multi-row INSERT and one
+    head hash update, on the session's connection: for writers that batch many records.
     """
     if not entries:
         return []
-    _ensure_head(session)
     session.flush()  # records added earlier in this transaction come first
-    seq, prev_hash = _reserve(session, len(entries))
+    conn = session.connection()
+    reserved = conn.execute(_ADVANCE, {"count": len(entries)}).first()
+    if reserved is None:  # no head row yet: create it as ``append`` does, then reserve
+        _ensure_head(session)
+        session.flush()
+        reserved = conn.execute(_ADVANCE, {"count": len(entries)}).one()
+    seq, prev_hash = int(reserved[0]) - len(entries), str(reserved[1])
     rows: list[dict[str, Any]] = []
     for entry in entries:
         seq += 1
-        clean = json.loads(canonical_json(redact(entry.data)))
-        digest = _content_hash(
-            prev_hash,
-            seq=seq,
-            at=entry.at,
-            actor=entry.actor,
-            action=entry.action,
-            subject=entry.subject,
-            data=clean,
-        )
+        text = canonical_json(redact(entry.data))
+        clean = json.loads(text)
+        body = _record_text(seq, entry, text)
+        digest = hashlib.sha256((prev_hash + body).encode()).hexdigest()
         rows.append(
             {
                 "seq": seq,
@@ -178,9 +178,31 @@ def append_many(session: Session, entries: Sequence[Entry]) -> list[tuple[int, s
             }
         )
         prev_hash = digest
-    session.execute(insert(cast(Table, AuditRecord.__table__)), rows)
-    session.execute(update(AuditHead).where(AuditHead.id == 1).values(hash=prev_hash))
+    conn.execute(_INSERT, rows)
+    conn.execute(_SET_HASH, {"hash": prev_hash})
     return [(r["seq"], r["hash"]) for r in rows]
+
+
+def _record_text(seq: int, entry: Entry, data_text: str) -> str:
+    """Return the canonical JSON that ``_content_hash`` hashes, around ready data text."""
+    # canonical_json sorts keys: action, actor, at, data, seq, subject.
+    head = canonical_json(
+        {"action": entry.action, "actor": entry.actor, "at": entry.at.isoformat()}
+    )
+    tail = canonical_json({"seq": seq, "subject": entry.subject})
+    return f'{head[:-1]},"data":{data_text},{tail[1:]}'
+
+
+_HEAD_TABLE = cast(Table, AuditHead.__table__)
+_HEAD = _HEAD_TABLE.c
+_ADVANCE = (
+    update(_HEAD_TABLE)
+    .where(_HEAD.id == 1)
+    .values(seq=_HEAD.seq + bindparam("count"))
+    .returning(_HEAD.seq, _HEAD.hash)
+)
+_SET_HASH = update(_HEAD_TABLE).where(_HEAD.id == 1).values(hash=bindparam("hash"))
+_INSERT = insert(cast(Table, AuditRecord.__table__))
 
 
 @dataclass(frozen=True)

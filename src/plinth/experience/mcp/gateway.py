@@ -112,6 +112,9 @@ def build_gateway_server(gateway: Gateway) -> Server[Any]:
         version=__version__,
         instructions="Plinth MCP gateway: upstream tools named <server>__<tool>.",
         on_list_tools=list_tools,
+        # For Mcp-Param-* header checks (2026-07-28) from the cached upstream lists,
+        # instead of a whole tools/list per call.
+        get_tool_input_schema=gateway.tool_input_schema,
     )
     server.add_request_handler("tools/call", types.CallToolRequestParams, call_tool)
     server.middleware = []  # no per-message tracing span on the hot path

@@ -25,9 +25,9 @@ import time
 from collections.abc import Callable
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import insert, update
+from sqlalchemy import Table, bindparam, insert, update
 from sqlalchemy.orm import Session
 
 from plinth.capabilities.audit import service as audit
@@ -68,15 +68,19 @@ def _apply(session: Session, jobs: list[Job]) -> None:
 
 
 def _add_usage(session: Session, agent: str, day: date, calls: int, cost: Decimal) -> None:
-    key = (GatewayUsage.agent == agent) & (GatewayUsage.day == day)
-    added = session.execute(
-        update(GatewayUsage)
-        .where(key)
-        .values(calls=GatewayUsage.calls + calls, cost=GatewayUsage.cost + cost)
-        .execution_options(synchronize_session=False)
-    )
+    conn = session.connection()
+    added = conn.execute(_ADD_USAGE, {"k_agent": agent, "k_day": day, "n": calls, "c": cost})
     if getattr(added, "rowcount", 0) == 0:
-        session.execute(insert(GatewayUsage).values(agent=agent, day=day, calls=calls, cost=cost))
+        conn.execute(_NEW_USAGE, {"agent": agent, "day": day, "calls": calls, "cost": cost})
+
+
+_USAGE = cast(Table, GatewayUsage.__table__)
+_ADD_USAGE = (
+    update(_USAGE)
+    .where((_USAGE.c.agent == bindparam("k_agent")) & (_USAGE.c.day == bindparam("k_day")))
+    .values(calls=_USAGE.c.calls + bindparam("n"), cost=_USAGE.c.cost + bindparam("c"))
+)
+_NEW_USAGE = insert(_USAGE)
 
 
 class AuditWriter:
@@ -88,7 +92,7 @@ class AuditWriter:
         *,
         max_pending: int = 10000,
         max_batch: int = 500,
-        linger_s: float = 0.02,
+        linger_s: float = 0.05,
     ) -> None:
         self.db = db
         self.max_batch = max_batch

@@ -219,6 +219,15 @@ class Gateway:
                 )
         return tools
 
+    def tool_input_schema(self, name: str) -> Mapping[str, Any] | None:
+        """Return the input schema of a virtual tool from the cached lists (None if unknown)."""
+        try:
+            server, tool = split_name(name)
+        except NotFound:
+            return None
+        info = self.pool.cached_tool(server, tool)
+        return info.tool.input_schema if info is not None else None
+
     # -- tools/call -------------------------------------------------------------------
 
     async def call_tool(

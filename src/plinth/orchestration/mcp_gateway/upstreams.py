@@ -32,7 +32,7 @@ from mcp.client.streamable_http import streamable_http_client
 
 from plinth import __version__
 from plinth.core.errors import TemporaryError
-from plinth.orchestration.mcp_gateway.raw_client import RawToolClient, UpstreamRpcError
+from plinth.orchestration.mcp_gateway.raw_client import RawToolClient, UpstreamTransportError
 from plinth.orchestration.mcp_gateway.registry import UpstreamDefinition
 
 __all__ = [
@@ -254,6 +254,11 @@ class UpstreamPool:
             for upstream in upstreams:
                 await upstream.done.wait()
 
+    def cached_tool(self, server: str, tool: str) -> ToolInfo | None:
+        """Return a tool of a running upstream from its cached list (None when not known)."""
+        upstream = self._upstreams.get(server)
+        return upstream.tools.get(tool) if upstream is not None else None
+
     def started(self) -> list[str]:
         """Return the names of the upstreams whose session is up."""
         return sorted(n for n, u in self._upstreams.items() if u.session is not None)
@@ -267,6 +272,14 @@ class UpstreamPool:
                 upstream.stop()
 
     async def _upstream(self, definition: UpstreamDefinition) -> _Upstream:
+        running = self._upstreams.get(definition.name)
+        if (
+            running is not None
+            and running.session is not None
+            and not running.done.is_set()
+            and running.definition == definition
+        ):
+            return running  # the hot path: up, and started from this very definition
         lock = self._locks.setdefault(definition.name, anyio.Lock())
         async with lock:
             upstream = self._upstreams.get(definition.name)
@@ -340,10 +353,6 @@ class UpstreamPool:
         name = upstream.definition.name
         try:
             result = await raw.call(tool, arguments)
-        except UpstreamRpcError:
-            raise
-        except (httpx2.HTTPError, ValueError) as exc:
-            raise UpstreamUnavailable(
-                f"upstream {name!r} failed during the call: {type(exc).__name__}: {exc}"
-            ) from None
+        except UpstreamTransportError as exc:
+            raise UpstreamUnavailable(f"upstream {name!r} failed during the call: {exc}") from None
         return types.CallToolResult.model_validate(result, by_name=False)

@@ -181,7 +181,28 @@ def load_engine(
                 notes.append(f"{row.resource_id}: can no longer be queued ({exc})")
             else:
                 engine.attained[row.resource_id] = row.attained_s
+    _restore_reclaims(engine, rows)
     return engine, notes
+
+
+def _restore_reclaims(engine: QueueingEngine, rows: list[RequestRow]) -> None:
+    """Remember which victims each waiting request already waits for (never reclaim twice)."""
+    index = {state.name: state.index for state in engine.cluster.nodes}
+    victims: dict[str, list[str]] = {}
+    for row in rows:
+        if row.status == "stopping" and row.preempted_by and row.resource_id in engine.running:
+            victims.setdefault(row.preempted_by, []).append(row.resource_id)
+    for owner, held in victims.items():
+        if owner not in engine.waiting:
+            continue
+        nodes = {
+            index[placement.node]
+            for victim in held
+            for placement in engine.running[victim].allocation.placements
+            if placement.node in index
+        }
+        engine.awaiting[owner] = tuple(sorted(held))
+        engine.reserved[owner] = tuple(sorted(nodes))
 
 
 def _write(session: Session, decisions: list[Admit | Preempt], now: datetime) -> Outcome:

@@ -163,7 +163,10 @@ class Authorizer:
             "resource": _uid(str(request.resource["type"]), str(request.resource["id"])),
             "context": dict(context),
         }
-        handle = (policies or self.compiled).for_action(action)
+        team = context.get("team")
+        handle = (policies or self.compiled).for_action(
+            action, team if isinstance(team, str) else None
+        )
         return cedarpy.is_authorized(cedar_request, handle, entities)
 
     def _decision(

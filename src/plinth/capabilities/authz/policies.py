@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib.resources import files
 from typing import Any
 
@@ -34,10 +34,30 @@ class CompiledPolicies:
     order: dict[str, int]
     by_action: dict[str, cedarpy.PolicySet]
     any_action: cedarpy.PolicySet
+    static: dict[str, Any] = field(default_factory=dict, repr=False)
+    _by_team: dict[tuple[str, str], cedarpy.PolicySet] = field(default_factory=dict, repr=False)
 
-    def for_action(self, action: str) -> cedarpy.PolicySet:
-        """Return the policies whose scope can match ``action`` (the same decisions, faster)."""
-        return self.by_action.get(action, self.any_action)
+    def for_action(self, action: str, team: str | None = None) -> cedarpy.PolicySet:
+        """Return the policies that can match ``action`` (and ``team``): same decisions, faster.
+
+        A policy whose ``when`` condition requires ``context.team == "<team>"`` (a top-level
+        conjunct) cannot match a request for another team, so it is left out of that
+        team's set. Sets per (action, team) are built once, on first use.
+        """
+        if team is None or not self.static:
+            return self.by_action.get(action, self.any_action)
+        found = self._by_team.get((action, team))
+        if found is None:
+            found = _handle(
+                {
+                    p: b
+                    for p, b in self.static.items()
+                    if _matches_action(b, action) and _team_of(b) in (None, team)
+                }
+            )
+            if len(self._by_team) < 4096:
+                self._by_team[(action, team)] = found
+        return found
 
     def position(self, policy_id: str) -> int:
         """Return where a policy comes in the sets (unknown ids last)."""
@@ -85,7 +105,7 @@ def compile_policy_sets(sets: Sequence[tuple[str, str]]) -> CompiledPolicies:
     }
     any_action = _handle({p: b for p, b in static.items() if scopes[p] is None})
     order = {p: i for i, p in enumerate(infos)}
-    return CompiledPolicies(_handle(static), infos, order, by_action, any_action)
+    return CompiledPolicies(_handle(static), infos, order, by_action, any_action, static)
 
 
 def _handle(static: dict[str, Any]) -> cedarpy.PolicySet:
@@ -95,6 +115,35 @@ def _handle(static: dict[str, Any]) -> cedarpy.PolicySet:
         return cedarpy.PolicySet.from_json_str(json.dumps(document))
     except ValueError as error:  # each set parsed on its own above; a union should not fail
         raise InvalidInput(f"the policy sets do not combine: {error}") from None
+
+
+def _matches_action(body: Mapping[str, Any], action: str) -> bool:
+    """True if a policy's scope can match ``action``."""
+    scope = _actions_of(body)
+    return scope is None or action in scope
+
+
+def _team_of(body: Mapping[str, Any]) -> str | None:
+    """Return the team a policy is limited to by a ``context.team == "..."`` conjunct."""
+    for condition in body.get("conditions") or ():
+        if condition.get("kind") != "when":
+            continue
+        pending = [condition.get("body") or {}]
+        while pending:
+            expr = pending.pop()
+            if "&&" in expr:
+                pending.extend((expr["&&"]["left"], expr["&&"]["right"]))
+                continue
+            equal = expr.get("==")
+            if not equal:
+                continue
+            left, right = equal.get("left") or {}, equal.get("right") or {}
+            attr = left.get(".") or {}
+            if attr.get("attr") == "team" and attr.get("left") == {"Var": "context"}:
+                value = right.get("Value")
+                if isinstance(value, str):
+                    return value
+    return None
 
 
 def _actions_of(body: Mapping[str, Any]) -> frozenset[str] | None:

@@ -15,6 +15,7 @@ from plinth.experience.cli.authz import authz_app
 from plinth.experience.cli.context import CliState
 from plinth.experience.cli.cost import cost_app
 from plinth.experience.cli.cost_billing import register as register_billing
+from plinth.experience.cli.gpus import gpus_app
 from plinth.experience.cli.janitor import janitor_app, rightsize
 from plinth.experience.cli.mcp import mcp_cli
 from plinth.experience.cli.models import models_app
@@ -82,6 +83,7 @@ app.add_typer(agents_app, name="agents")
 app.add_typer(mcp_cli, name="mcp")
 app.add_typer(models_app, name="models")
 app.add_typer(authz_app, name="authz")
+app.add_typer(gpus_app, name="gpus")
 app.command("rightsize")(rightsize)
 server.register(app)
 

@@ -50,6 +50,9 @@ test: lint typecheck layers unit ## everything CI runs: ruff, mypy --strict, imp
 bench: install ## run the benchmarks
 	$(BIN)/python benchmarks/plan.py
 	$(BIN)/python benchmarks/metering.py
+	$(BIN)/python benchmarks/authz.py
+	$(BIN)/python benchmarks/mcp_gateway.py
+	$(BIN)/python benchmarks/scheduler.py
 
 clean:
 	rm -rf $(VENV) .venv-focus .mypy_cache .ruff_cache .pytest_cache .coverage

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -20,6 +21,7 @@ __all__ = [
     "DEMO_BUDGET",
     "DEMO_USERS",
     "ON_PREM_PRICEBOOK",
+    "put_missing",
     "seed_demo",
     "seed_finops",
     "seed_templates",
@@ -105,8 +107,15 @@ def seed_finops(session: Session, *, ids: IdFactory, clock: Clock) -> list[str]:
 
     The caller records the seeding on the audit chain (``seed_demo`` does).
     """
+    return put_missing(session, (ON_PREM_PRICEBOOK, DEMO_BUDGET), ids=ids, clock=clock)
+
+
+def put_missing(
+    session: Session, bodies: Sequence[dict[str, Any]], *, ids: IdFactory, clock: Clock
+) -> list[str]:
+    """Store each organisation document that is not in the store yet; return ``kind/name``s."""
     added = []
-    for body in (ON_PREM_PRICEBOOK, DEMO_BUDGET):
+    for body in bodies:
         kind, name = body["kind"], body["metadata"]["name"]
         if inventory.get_document(session, kind=kind, name=name) is not None:
             continue

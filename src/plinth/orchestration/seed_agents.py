@@ -7,16 +7,15 @@ real organisation a platform engineer applies the same documents with
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 from sqlalchemy.orm import Session
 
 from plinth.capabilities.agents import service as agents
-from plinth.capabilities.inventory import service as inventory
 from plinth.core.clock import Clock
 from plinth.core.ids import IdFactory
 from plinth.core.secrets import SecretBox
+from plinth.orchestration.seed import put_missing
 
 __all__ = ["DEMO_AGENT", "DEMO_MCP_SERVER", "DEMO_POOL", "seed_agents"]
 
@@ -89,24 +88,9 @@ DEMO_POOL: dict[str, Any] = {
 
 def seed_agents(session: Session, *, box: SecretBox, ids: IdFactory, clock: Clock) -> list[str]:
     """Register the demo agent and store the demo MCP server when absent; return what was added."""
-    added: list[str] = []
-    for body in (DEMO_AGENT, DEMO_MCP_SERVER, DEMO_POOL):
-        kind, name = body["kind"], body["metadata"]["name"]
-        if inventory.get_document(session, kind=kind, name=name) is not None:
-            continue
-        inventory.put_document(
-            session,
-            kind=kind,
-            name=name,
-            body=copy.deepcopy(body),
-            actor="system",
-            plan_digest="",
-            ids=ids,
-            clock=clock,
+    added = put_missing(session, (DEMO_AGENT, DEMO_MCP_SERVER, DEMO_POOL), ids=ids, clock=clock)
+    if "Agent/deploy-bot" in added:
+        agents.upsert_agent(
+            session, name="deploy-bot", spec=DEMO_AGENT["spec"], box=box, ids=ids, clock=clock
         )
-        if kind == "Agent":
-            agents.upsert_agent(
-                session, name=name, spec=body["spec"], box=box, ids=ids, clock=clock
-            )
-        added.append(f"{kind}/{name}")
     return added

@@ -17,7 +17,9 @@ measured in interleaved rounds (direct, plinth, contextforge, repeat) so that ot
 on the machine falls on every path alike. Added latency = the path's percentile minus
 the direct one. Throughput: ``--concurrency`` sessions calling in a loop for
 ``--seconds`` per path. The gateway's per-agent rate limit and daily call budget are
-raised for the run (ContextForge's rate limiter is off too); everything else is as shipped.
+raised for the run through ``PLINTH_GATEWAY_RATE_PER_SECOND``, ``PLINTH_GATEWAY_BURST``
+and ``PLINTH_GATEWAY_CALLS_PER_DAY`` (ContextForge's rate limiter is off too);
+everything else is as shipped.
 
 Goal (issue 3): Plinth's added p50 < 2 ms; Plinth's added p50 and p99 at most a tenth of
 ContextForge's; Plinth's calls/s at least ten times ContextForge's. Last line: one JSON
@@ -54,15 +56,10 @@ GOAL_ADDED_P50_MS = 2.0
 GOAL_LATENCY_RATIO = 0.1
 GOAL_THROUGHPUT_RATIO = 10.0
 AGENT = "bench-agent"
-# Until Settings exposes the gateway's limits, the launcher raises them in the child.
+# `plinth up` from this checkout's interpreter (the gateway's limits come from the
+# PLINTH_GATEWAY_* variables set in running_plinth).
 PLINTH_LAUNCHER = """
-import functools, sys
-from plinth.core.config import Settings
-if "gateway_rate_per_second" not in Settings.model_fields:
-    import plinth.orchestration.platform as platform
-    platform.GatewaySettings = functools.partial(
-        platform.GatewaySettings, rate_per_second=1e9, burst=10**9, calls_per_day=None
-    )
+import sys
 from plinth.experience.cli.main import app
 sys.argv = ["plinth", *sys.argv[1:]]
 app()

@@ -24,6 +24,7 @@ import httpx
 import mcp_types as types
 import pytest
 import uvicorn
+from mcp import Client
 from mcp.client.session import ClientSession
 from mcp.client.streamable_http import streamable_http_client
 from mcp.server.context import ServerRequestContext
@@ -433,3 +434,30 @@ def test_fast_path_answers_exactly_as_the_sdk(served: Served) -> None:
     assert answers["fast"][-1][3]["result"]["content"][0]["text"] == "<time>"
     assert answers["fast"][2][3]["error"]["code"] == types.INVALID_PARAMS
     assert unknown.status_code == 404  # the SDK's answer for an unknown session
+
+
+@pytest.mark.parametrize("mode", ["legacy", "2026-07-28"])
+def test_both_protocol_revisions_call_through_the_gateway(served: Served, mode: str) -> None:
+    async def main() -> tuple[str, list[types.CallToolResult]]:
+        http = create_mcp_http_client(headers={"Authorization": f"Bearer {served.token}"})
+        async with (
+            http,
+            Client(streamable_http_client(served.url, http_client=http), mode=mode) as client,
+        ):
+            names = {t.name for t in (await client.list_tools()).tools}
+            assert "time__get_current_time" in names
+            calls = [
+                await client.call_tool("time__get_current_time", {"timezone": "UTC"})
+                for _ in range(3)
+            ]
+            calls.append(await client.call_tool("records__delete_record", {"id": "r-9"}))
+            return client.protocol_version, calls
+
+    version, results = anyio.run(main)
+    assert version == ("2025-11-25" if mode == "legacy" else mode)
+    assert [r.is_error for r in results] == [False, False, False, True]
+    assert '"datetime"' in _text(results[0])
+    assert _meta(results[3])["outcome"] == "needs_approval"
+    served.gateway.writer.flush()
+    outcomes = [r["data"]["outcome"] for r in audit_records(served.platform, "gateway.tool_call")]
+    assert outcomes == ["ok", "ok", "ok", "needs_approval"]

@@ -19,6 +19,7 @@ from plinth.experience.api.routes_agents import router as agents_router
 from plinth.experience.api.routes_authz import router as authz_router
 from plinth.experience.api.routes_billing import router as billing_router
 from plinth.experience.api.routes_cost import router as cost_router
+from plinth.experience.api.routes_gpus import router as gpus_router
 from plinth.experience.api.routes_janitor import router as janitor_router
 from plinth.experience.api.routes_models import router as models_router
 from plinth.experience.mcp import mcp_app, mount
@@ -56,6 +57,7 @@ def create_app(platform: Platform, *, gateway_endpoint: GatewayEndpoint | None =
     app.include_router(agents_router)
     app.include_router(models_router)
     app.include_router(authz_router)
+    app.include_router(gpus_router)
     mcp_endpoint = mcp_app(platform)
     gateway = gateway_endpoint or GatewayEndpoint(platform, platform.gateway)
     mount(app, mcp_endpoint)

@@ -193,8 +193,8 @@ def test_gateway_refuses_ungranted_malformed_and_oversize(server: PlinthServer, 
         calls = audit_since(server, seq, "gateway.tool_call")
         return calls if len(calls) >= 2 and audit_since(server, seq, "gateway.rejected") else []
 
-    calls = wait_until(recorded, timeout=20, what="gateway audit records")
-    tools = {r["data"]["tool"]: r["data"]["outcome"] for r in calls}
+    records = wait_until(recorded, timeout=20, what="gateway audit records")
+    tools = {r["data"]["tool"]: r["data"]["outcome"] for r in records}
     assert tools["billing/refund"] == "refused"
     assert tools["time/get_current_time"] == "blocked"
 

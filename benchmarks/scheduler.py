@@ -5,9 +5,9 @@ against global FIFO, static per-team partitions, a Kueue-like quota+borrowing po
 DRF, without giving up fairness between teams? And how long does one scheduling
 decision take at 10,000 GPUs and 10,000 pending jobs?
 
-The trace is ``../shared/data/traces/philly-gavel-seed0.csv`` (15,264 jobs, 15 teams,
-125 days; derived from the Microsoft Philly trace via the Gavel repository, MIT /
-CC BY 4.0). The cluster is ``--nodes`` nodes of 8 V100 (default 48, load about 0.7),
+The trace is ``benchmarks/data/philly-gavel-seed0.csv`` (15,264 jobs, 15 teams, 125
+days; derived from the Microsoft Philly trace via the Gavel repository, MIT / CC BY 4.0).
+The cluster is ``--nodes`` nodes of 8 V100 (default 48, load about 0.7),
 with a sweep over ``--sweep`` node counts. Each team gets a queue whose nominal quota is
 proportional to its share of the trace's GPU-hours, raised to the team's largest gang
 where the cluster is large enough; all teams are in one cohort, weight 1, no limits.
@@ -55,7 +55,7 @@ from plinth.capabilities.accelerators import (
 __all__ = ["decision_time", "load_trace", "main", "make_queues", "simulate"]
 
 REPO = Path(__file__).resolve().parent.parent
-TRACE = REPO.parent / "shared" / "data" / "traces" / "philly-gavel-seed0.csv"
+TRACE = REPO / "benchmarks" / "data" / "philly-gavel-seed0.csv"
 GPU = "V100"
 NODE_SIZE = 8
 POLICIES: tuple[type[QueueingEngine], ...] = (

@@ -29,7 +29,7 @@ from plinth.capabilities.accelerators.policies import DrfPolicy, StaticPartition
 
 GPU = "V100"
 REPO = Path(__file__).resolve().parents[3]
-TRACE = REPO.parent / "shared" / "data" / "traces" / "philly-gavel-seed0.csv"
+TRACE = REPO / "benchmarks" / "data" / "philly-gavel-seed0.csv"
 POLICIES = [FifoPolicy, StaticPartitionPolicy, KueueLikePolicy, DrfPolicy, PlinthScheduler]
 
 

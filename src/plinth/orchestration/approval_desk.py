@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from plinth.capabilities.audit import service as audit
 from plinth.capabilities.identity.schemas import Actor
 from plinth.core.clock import Clock
 from plinth.core.errors import Forbidden
@@ -66,11 +65,7 @@ class ApprovalDesk:
             record = decisions.get_plan(session, digest)
             plan = decisions.plan_as_dict(session, record)
             if result is not None:
-                entry = audit.get_record(session, record.decision_seq or 0)
-                extra["decision"] = {
-                    "seq": record.decision_seq,
-                    "hash": entry.hash if entry else None,
-                }
+                extra["decision"] = decisions.decision_ref(session, record)
         for resource_id in result.touched if result is not None else []:
             self.enqueue(resource_id)
         return {"status": record.status, "plan": plan} | extra

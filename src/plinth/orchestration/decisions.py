@@ -33,6 +33,7 @@ __all__ = [
     "approval_item",
     "approvals_of",
     "decide",
+    "decision_ref",
     "evaluate",
     "get_plan",
     "list_pending",
@@ -378,6 +379,12 @@ def _open_request(
     return autonomy.request_facts(
         autonomy.open_request(session, record, actor=actor, reasons=why, now=clock.now())
     )
+
+
+def decision_ref(session: Session, record: PlanRecord) -> dict[str, Any]:
+    """Return where a plan's decision stands on the audit chain: its seq and hash."""
+    entry = audit.get_record(session, record.decision_seq or 0)
+    return {"seq": record.decision_seq, "hash": entry.hash if entry else None}
 
 
 def reasons(verdicts: list[dict[str, Any]], kind: str) -> list[str]:

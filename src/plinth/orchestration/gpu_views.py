@@ -24,9 +24,11 @@ from plinth.capabilities.accelerators.pools import pool_set
 from plinth.capabilities.accelerators.tables import AllocationRow, RequestRow
 from plinth.capabilities.inventory import service as inventory
 from plinth.capabilities.inventory.models import ResourceRecord
+from plinth.core.clock import Clock
+from plinth.infrastructure.store.db import Database
 from plinth.orchestration import capacity
 
-__all__ = ["pools_view", "queue_view"]
+__all__ = ["GpuViews", "pools_view", "queue_view"]
 
 _POOL_LIMIT = 500
 
@@ -302,3 +304,20 @@ def queue_view(session: Session, now: datetime, *, team: str | None = None) -> l
         entry = _running_entry(row, parts.get(row.resource_id, []))
         out.append({"position": None, **names[row.resource_id], **entry})
     return [e for e in out if team is None or e["team"] == team]
+
+
+class GpuViews:
+    """The accelerator views of the platform, each in its own read transaction."""
+
+    def __init__(self, db: Database, clock: Clock) -> None:
+        self.db, self.clock = db, clock
+
+    def pools(self) -> list[dict[str, Any]]:
+        """Return every pool with its devices, holders and team queues."""
+        with self.db.read() as session:
+            return pools_view(session, self.clock.now())
+
+    def queue(self, *, team: str | None = None) -> list[dict[str, Any]]:
+        """Return waiting requests (with expected starts), then running work."""
+        with self.db.read() as session:
+            return queue_view(session, self.clock.now(), team=team)

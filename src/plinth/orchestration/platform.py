@@ -41,6 +41,7 @@ from plinth.orchestration.applier import Applier
 from plinth.orchestration.approval_desk import ApprovalDesk
 from plinth.orchestration.billing import Billing
 from plinth.orchestration.gates.pipeline import GatePipeline
+from plinth.orchestration.gpu_views import GpuViews
 from plinth.orchestration.janitor import Janitor, seed_janitor
 from plinth.orchestration.mcp_gateway import Gateway, GatewaySettings
 from plinth.orchestration.metering import MeteringLoop
@@ -127,6 +128,7 @@ class Platform:
             self.db, box=self.box, ids=self.ids, clock=self.clock
         )
         self._policies = agent_ops.PolicyCache(self.db)
+        self.gpus = GpuViews(self.db, self.clock)
         self.desk = ApprovalDesk(
             self.db,
             applier=self.applier,
@@ -240,8 +242,7 @@ class Platform:
         with self.db.transaction() as session:
             result = self.applier.apply(session, plan_digest, actor)
             plan = decisions.plan_as_dict(session, result.record)
-            entry = audit.get_record(session, result.record.decision_seq or 0)
-            decision = {"seq": plan["decision_seq"], "hash": entry.hash if entry else None}
+            decision = decisions.decision_ref(session, result.record)
         if result.status == "denied":
             verdicts = [v.as_dict() for v in result.verdicts]
             why = decisions.reasons(verdicts, "deny")

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Query, Request
 
 from plinth.capabilities.identity.schemas import Actor
 from plinth.infrastructure.store.pagination import MAX_LIMIT
+from plinth.orchestration.janitor import page
 from plinth.orchestration.platform import Platform
 
-__all__ = ["ActorDep", "LimitDep", "PlatformDep", "TokenDep", "bearer_token"]
+__all__ = ["ActorDep", "LimitDep", "PlatformDep", "TokenDep", "bearer_token", "paged"]
 
 
 def get_platform(request: Request) -> Platform:
@@ -39,3 +40,9 @@ LimitDep = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="page size")]
 TokenDep = Annotated[
     str | None, Query(description="token from the previous page's next_page_token")
 ]
+
+
+def paged(items: list[Any], limit: int, page_token: str | None) -> dict[str, Any]:
+    """Return one page of an in-memory list in the API's list shape."""
+    chunk, following = page(items, limit=limit, page_token=page_token)
+    return {"items": chunk, "next_page_token": following}

@@ -8,8 +8,8 @@ from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from plinth.core.errors import PlinthError
-from plinth.experience.api.deps import ActorDep, LimitDep, TokenDep, get_platform
-from plinth.orchestration.janitor import Janitor, page
+from plinth.experience.api.deps import ActorDep, LimitDep, TokenDep, get_platform, paged
+from plinth.orchestration.janitor import Janitor
 
 __all__ = ["router"]
 
@@ -42,11 +42,6 @@ class UndoBody(BaseModel):
     project: str | None = Field(default=None, max_length=63)
 
 
-def _page(items: list[Any], limit: int, page_token: str | None) -> dict[str, Any]:
-    chunk, following = page(items, limit=limit, page_token=page_token)
-    return {"items": chunk, "next_page_token": following}
-
-
 @router.get("/janitor/candidates")
 def janitor_candidates(
     janitor: JanitorDep,
@@ -58,7 +53,7 @@ def janitor_candidates(
 ) -> dict[str, Any]:
     """Idle, expired and orphaned workloads, most expensive first, with their janitor case."""
     items = janitor.candidates(environment=environment, project=project)
-    return _page(items, limit, page_token)
+    return paged(items, limit, page_token)
 
 
 @router.post("/janitor/run")
@@ -88,4 +83,4 @@ def rightsizing(
 ) -> dict[str, Any]:
     """Right-sizing recommendations from usage history, biggest monthly savings first."""
     items = janitor.rightsizing(environment=environment, project=project)
-    return _page(items, limit, page_token)
+    return paged(items, limit, page_token)

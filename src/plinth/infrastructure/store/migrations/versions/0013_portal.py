@@ -1,0 +1,21 @@
+"""Portal sessions and DORA telemetry.
+
+Revision ID: 0013
+Revises: 0012
+Create Date: 2026-11-29 01:00:00.000000
+"""
+
+from __future__ import annotations
+
+revision = "0013"
+down_revision = "0012"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    """Nothing yet: the tables arrive with the work that needs them."""
+
+
+def downgrade() -> None:
+    """Nothing to undo."""

@@ -30,7 +30,10 @@ from plinth.orchestration.costing import FINOPS_KINDS, price_draft, validate_fin
 from plinth.orchestration.plans import Change, PlanDraft, PlanRequest
 from plinth.orchestration.resolve import resolve_specs
 
-__all__ = ["Planner"]
+__all__ = ["SECURITY_KINDS", "Planner"]
+
+# Policy as code and the AI gateway's configuration: stored documents, read where used.
+SECURITY_KINDS = ("Policy", "PolicyException", "LlmProvider", "LlmAccess")
 
 ORG_KINDS = (
     "Team",
@@ -41,6 +44,7 @@ ORG_KINDS = (
     *AGENT_KINDS,
     "Model",
     "AcceleratorPool",
+    *SECURITY_KINDS,
 )
 # Organisation documents that are only stored: nothing else is written when they apply.
 DOCUMENT_ONLY = (
@@ -50,6 +54,7 @@ DOCUMENT_ONLY = (
     "AuthorizationPolicy",
     "Model",
     "AcceleratorPool",
+    *SECURITY_KINDS,
 )
 SCOPED = ("Workload", "Application")
 DELETABLE = ("Workload", "Application")

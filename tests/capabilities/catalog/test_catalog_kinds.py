@@ -24,6 +24,10 @@ def test_registry() -> None:
         ("plinth.dev/v1", "AuthorizationPolicy"): ("authorizationpolicies", None),
         ("plinth.dev/v1", "Model"): ("models", None),
         ("plinth.dev/v1", "AcceleratorPool"): ("acceleratorpools", None),
+        ("plinth.dev/v1", "Policy"): ("policies", None),
+        ("plinth.dev/v1", "PolicyException"): ("policyexceptions", None),
+        ("plinth.dev/v1", "LlmProvider"): ("llmproviders", None),
+        ("plinth.dev/v1", "LlmAccess"): ("llmaccesses", None),
     }
     assert kinds.find_kind("Workload", "plinth.dev/v1") is None
     info = kinds.find_kind("Team")

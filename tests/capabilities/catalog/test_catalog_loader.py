@@ -133,7 +133,8 @@ def test_unknown_and_missing_kind_list_known() -> None:
     for issue in issues:
         known = (
             "AcceleratorPool, Agent, Application, AuthorizationPolicy, Budget, Environment, "
-            "McpServer, Model, PriceBook, Project, Team"
+            "LlmAccess, LlmProvider, McpServer, Model, Policy, PolicyException, PriceBook, "
+            "Project, Team"
         )
         assert known in issue.message
 

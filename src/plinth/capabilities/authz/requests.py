@@ -52,6 +52,10 @@ ORG_KINDS = frozenset(
         "Agent",
         "McpServer",
         "AuthorizationPolicy",
+        "Policy",
+        "PolicyException",
+        "LlmProvider",
+        "LlmAccess",
     }
 )
 TRUST_TIERS = ("trusted", "internal", "untrusted")

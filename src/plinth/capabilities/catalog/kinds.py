@@ -70,6 +70,12 @@ _KINDS: tuple[KindInfo, ...] = (
     KindInfo(
         PLINTH_API_VERSION, "AcceleratorPool", "acceleratorpools", "acceleratorpool.schema.json"
     ),
+    KindInfo(PLINTH_API_VERSION, "Policy", "policies", "policy.schema.json"),
+    KindInfo(
+        PLINTH_API_VERSION, "PolicyException", "policyexceptions", "policyexception.schema.json"
+    ),
+    KindInfo(PLINTH_API_VERSION, "LlmProvider", "llmproviders", "llmprovider.schema.json"),
+    KindInfo(PLINTH_API_VERSION, "LlmAccess", "llmaccesses", "llmaccess.schema.json"),
 )
 
 

@@ -4,12 +4,14 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PORT ?= 8080
 DATA_DIR ?= .plinth
+# Three workers: most tests wait on real processes, so two cores keep three busy.
+PYTEST_WORKERS ?= 3
 PYTEST_ARGS ?=
 
 # focus-validator (FOCUS 1.2 conformance of our exports) needs Python >= 3.12 and its own venv.
 FOCUS_PYTHON ?= $(firstword $(wildcard $(HOME)/.pyenv/versions/3.12*/bin/python3.12 /root/.pyenv/versions/3.12*/bin/python3.12 /usr/bin/python3.12 /usr/local/bin/python3.12))
 
-.PHONY: install up down test lint typecheck layers unit bench clean focus-validator
+.PHONY: install up down test lint typecheck layers unit bench bench-llm clean focus-validator
 
 $(BIN)/plinth: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -43,7 +45,7 @@ layers: install
 focus-validator: .venv-focus/bin/focus-validator
 
 unit: install focus-validator
-	$(BIN)/pytest --cov --cov-report=term $(PYTEST_ARGS)
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --cov --cov-report=term $(PYTEST_ARGS)
 
 test: lint typecheck layers unit ## everything CI runs: ruff, mypy --strict, import-linter, pytest + coverage
 
@@ -53,6 +55,12 @@ bench: install ## run the benchmarks
 	$(BIN)/python benchmarks/authz.py
 	$(BIN)/python benchmarks/mcp_gateway.py
 	$(BIN)/python benchmarks/scheduler.py
+	$(BIN)/python benchmarks/screens_quality.py
+	$(BIN)/python benchmarks/portal.py
+
+bench-llm: install ## the AI gateway against the LiteLLM proxy (installs LiteLLM into .cache/litellm-venv)
+	bash benchmarks/litellm/setup.sh
+	$(BIN)/python benchmarks/llm_gateway.py
 
 clean:
 	rm -rf $(VENV) .venv-focus .mypy_cache .ruff_cache .pytest_cache .coverage

@@ -120,4 +120,4 @@ def test_model_walkthrough(tmp_path: Path) -> None:
         assert cli(dana, "models", "verify", "iris", "1.0.0").returncode == 1
         again = cli(dana, "plan", "-f", str(serve), "--env", "staging", "--project", "recommender")
         assert again.returncode == 3, again.stdout + again.stderr
-        assert "model-signature" in again.stdout
+        assert "default/signed_models" in again.stdout

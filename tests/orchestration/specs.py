@@ -12,6 +12,7 @@ from plinth.capabilities.inventory.models import ResourceRecord
 from plinth.orchestration.platform import Platform
 
 __all__ = [
+    "PROD_READY",
     "application",
     "audit_actions",
     "converge",
@@ -22,6 +23,13 @@ __all__ = [
 ]
 
 
+# What the default policy pack asks of a workload in production: limits and a pinned image.
+PROD_READY: dict[str, Any] = {
+    "image": "registry.local/app@sha256:" + "0" * 64,
+    "limits": {"cpu": "500m", "memory": "256Mi"},
+}
+
+
 def workload(
     name: str,
     *,
@@ -30,6 +38,7 @@ def workload(
     shared_db: str | None = None,
     database: str | None = None,
     variables: dict[str, str] | None = None,
+    limits: dict[str, str] | None = None,
 ) -> str:
     """Return a Score workload with a web port, optionally with a (shared) PostgreSQL database."""
     env = dict(variables or {})
@@ -48,6 +57,8 @@ def workload(
         "service": {"ports": {"web": {"port": 8080}}},
         "containers": {"main": {"image": image, "variables": env}},
     }
+    if limits is not None:  # production needs limits and a pinned image (policy default pack)
+        doc["containers"]["main"]["resources"] = {"limits": limits}
     if resources:
         doc["resources"] = resources
     return yaml.safe_dump(doc, sort_keys=False)

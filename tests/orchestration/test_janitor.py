@@ -18,7 +18,7 @@ from plinth.orchestration.janitor import Janitor, seed_janitor
 from plinth.orchestration.plans import PlanRequest
 from tests.capabilities.finops.janitor_world import meter, price_local
 from tests.orchestration.conftest import World
-from tests.orchestration.specs import converge, resource, workload
+from tests.orchestration.specs import PROD_READY, converge, resource, workload
 
 DAY = 86400.0
 MARK, STOPPED = "plinth.dev/janitor-mark", "plinth.dev/stopped"
@@ -199,7 +199,7 @@ def test_owner_reapplying_dismisses_and_busy_again_clears(world: World) -> None:
 
 def test_production_steps_wait_for_a_human_approval(world: World) -> None:
     p, pat = world.platform, world.actor("pat")
-    deploy(world, "rita", workload("web", db=None), env="prod")
+    deploy(world, "rita", workload("web", db=None, **PROD_READY), env="prod")
     janitor = janitor_for(world)
     agent = janitor.agent()
     idle_for(world, "web", 7)

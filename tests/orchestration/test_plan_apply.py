@@ -15,6 +15,7 @@ from plinth.orchestration.plans import PlanRequest
 from plinth.orchestration.records import PlanRecord
 from tests.orchestration.conftest import World
 from tests.orchestration.specs import (
+    PROD_READY,
     application,
     audit_actions,
     converge,
@@ -116,7 +117,8 @@ def test_developer_in_prod_is_denied_and_the_decision_is_audited(world: World) -
 
 def test_release_manager_may_change_prod(world: World) -> None:
     rita = world.actor("rita")
-    plan = world.platform.plan(rita, PlanRequest(environment="prod", documents=workload("web")))
+    text = workload("web", **PROD_READY)
+    plan = world.platform.plan(rita, PlanRequest(environment="prod", documents=text))
     assert plan["outcome"] == "allow"
     assert world.platform.apply(rita, plan["digest"])["status"] == "applied"
     assert resource(world.platform, "web").environment == "prod"

@@ -22,7 +22,7 @@ DEFAULT_GATES = [
     "autonomy",
     "cost",
     "template-bounds",
-    "model-signature",
+    "policy",
     "capacity",
 ]
 
@@ -60,6 +60,16 @@ class Settings(BaseModel):
     gateway_calls_per_day: int | None = Field(
         default=10000, ge=0, description="MCP gateway: tool calls per agent per UTC day"
     )
+    compliance_interval_s: float = Field(
+        default=300.0, gt=0, description="continuous compliance: seconds between scans"
+    )
+    compliance_remediation: list[str] = Field(
+        default_factory=lambda: ["restore", "rotate-secret", "stop"],
+        description="remediations run automatically (restore, rotate-secret, stop)",
+    )
+    compliance_stop_grace_s: float = Field(
+        default=86400.0, ge=0, description="how long a non-compliant workload runs before a stop"
+    )
 
     def resolved_database_url(self) -> str:
         """Return the database URL, defaulting to SQLite under the data dir."""
@@ -85,6 +95,8 @@ _ENV_FIELDS = {
     "PLINTH_GATEWAY_RATE_PER_SECOND": "gateway_rate_per_second",
     "PLINTH_GATEWAY_BURST": "gateway_burst",
     "PLINTH_GATEWAY_CALLS_PER_DAY": "gateway_calls_per_day",
+    "PLINTH_COMPLIANCE_INTERVAL": "compliance_interval_s",
+    "PLINTH_COMPLIANCE_STOP_GRACE": "compliance_stop_grace_s",
 }
 
 

@@ -27,6 +27,7 @@ from plinth.orchestration.gates.base import GateContext, PlanView, Verdict, Verd
 from plinth.orchestration.gates.pipeline import GatePipeline
 from plinth.orchestration.model_registry import model_facts
 from plinth.orchestration.plans import PlanDraft
+from plinth.orchestration.policy_facts import policy_facts
 from plinth.orchestration.records import ApprovalRecord, PlanRecord
 
 __all__ = [
@@ -81,6 +82,7 @@ def plan_view(
         "budgets": budgets,
         "models": model_facts(session, changes),
         "capacity": capacity_facts(session, changes, team=team, now=now),
+        "policy": policy_facts(session, environment=environment, project=project),
     }
     if actor is not None and actor.kind == "agent":
         extra["agent"] = autonomy.agent_facts(session, actor, body, now=now)

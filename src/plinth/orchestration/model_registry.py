@@ -3,7 +3,7 @@
 Registering a version is not a plan: the artifact is binary and immutable, and
 registering deploys nothing. What changes the running platform (promoting a version
 through a ``Model`` document, deploying it as a ``model-deployment``) goes through a
-plan, where the ``model-signature`` gate reads ``model_facts``.
+plan, where the ``policy`` gate reads ``model_facts`` (rule ``default/signed_models``).
 """
 
 from __future__ import annotations

@@ -6,6 +6,7 @@ would realise each resource; the applier later executes the plan's effects.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import yaml
@@ -28,7 +29,9 @@ from plinth.orchestration.agent_documents import AGENT_KINDS, validate_agent_doc
 from plinth.orchestration.applications import render_application
 from plinth.orchestration.costing import FINOPS_KINDS, price_draft, validate_finops_document
 from plinth.orchestration.plans import Change, PlanDraft, PlanRequest
+from plinth.orchestration.policy_facts import check_exception_document, check_policy_document
 from plinth.orchestration.resolve import resolve_specs
+from plinth.orchestration.secure_defaults import harden_resource, requested_settings
 
 __all__ = ["SECURITY_KINDS", "Planner"]
 
@@ -194,6 +197,10 @@ class Planner:
                         )
                     ]
                 )
+        elif doc.kind == "Policy":  # Rego compiled now; versions immutable like templates
+            label = check_policy_document(session, doc)
+        elif doc.kind == "PolicyException":
+            check_exception_document(doc, now=datetime.now(UTC))
         elif doc.kind in FINOPS_KINDS:
             validate_finops_document(session, doc, teams=teams)
         elif doc.kind in AGENT_KINDS:
@@ -300,6 +307,7 @@ class Planner:
             session, environment=draft.environment, project=draft.project, names=sorted(wanted)
         )
         for spec in ordered:
+            spec = self._hardened(spec, ordered, claims, workloads)
             self._plan_resource(draft, spec, current.get(spec.name), sorted(claims[spec.name]))
         for name in workload_names:
             for record in inventory.resources_of(
@@ -310,6 +318,27 @@ class Planner:
                 # A shared resource another workload of this plan still wants keeps its own
                 # line in the plan; only this workload's claim on it goes.
                 self._plan_release(draft, record, ref=name, shown=record.name not in wanted)
+
+    def _hardened(
+        self,
+        spec: ResourceSpec,
+        ordered: list[ResourceSpec],
+        claims: dict[str, set[str]],
+        workloads: list[tuple[Document, str]],
+    ) -> ResourceSpec:
+        """Return ``spec`` with the secure defaults injected (see ``secure_defaults``)."""
+        owners = claims.get(spec.name, set())
+        deps = set(spec.depends_on) | {o.name for o in ordered if o.workload in owners}
+        requested: dict[str, Any] = {}
+        for doc, _ in workloads:
+            if doc.name in owners:
+                requested |= requested_settings(doc.annotations, index=doc.index, file=doc.file)
+        return harden_resource(
+            spec,
+            dependencies=deps - {spec.name},
+            provider=self.registry.for_type(spec.type),
+            requested=requested,
+        )
 
     def _plan_resource(
         self, draft: PlanDraft, spec: ResourceSpec, record: ResourceRecord | None, refs: list[str]

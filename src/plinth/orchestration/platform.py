@@ -40,16 +40,22 @@ from plinth.orchestration.applications import template_versions
 from plinth.orchestration.applier import Applier
 from plinth.orchestration.approval_desk import ApprovalDesk
 from plinth.orchestration.billing import Billing
+from plinth.orchestration.compliance_service import build_compliance
+from plinth.orchestration.dora import Dora
 from plinth.orchestration.gates.pipeline import GatePipeline
 from plinth.orchestration.gpu_views import GpuViews
 from plinth.orchestration.janitor import Janitor, seed_janitor
+from plinth.orchestration.llm_gateway import LlmFacade
 from plinth.orchestration.mcp_gateway import Gateway, GatewaySettings
 from plinth.orchestration.metering import MeteringLoop
 from plinth.orchestration.planner import Planner
 from plinth.orchestration.plans import PlanRequest
+from plinth.orchestration.policy_service import PolicyService
 from plinth.orchestration.reconciler import Reconciler
+from plinth.orchestration.secrets_service import SecretsService
 from plinth.orchestration.seed import seed_demo, seed_finops, seed_templates
 from plinth.orchestration.seed_agents import seed_agents
+from plinth.orchestration.seed_llm import seed_llm
 from plinth.orchestration.showback import Costing
 from plinth.orchestration.workers import WorkQueue
 
@@ -129,12 +135,17 @@ class Platform:
         )
         self._policies = agent_ops.PolicyCache(self.db)
         self.gpus = GpuViews(self.db, self.clock)
+        self.policy = PolicyService(self.db, self.clock, self.planner)  # Rego packs, exceptions
+        self.dora = Dora(self.db, self.clock)  # DORA telemetry from the records
         self.desk = ApprovalDesk(
             self.db,
             applier=self.applier,
             enqueue=self.queue.enqueue,
             ids=self.ids,
             clock=self.clock,
+        )
+        self.llm = LlmFacade(  # the AI gateway (/v1): keys, budgets, metering, screens
+            self.db, clock=self.clock, ids=self.ids, authenticate=self._gateway_actor
         )
         self.gateway = Gateway(
             self.db,
@@ -147,6 +158,14 @@ class Platform:
                 calls_per_day=settings.gateway_calls_per_day,
             ),
         )
+        self.secrets = SecretsService(  # platform-generated secrets: rotation, redaction
+            self.db,
+            registry=self.registry,
+            box=self.box,
+            clock=self.clock,
+            enqueue=self.queue.enqueue,
+        )
+        self.compliance = build_compliance(self)  # policies on live state: findings, report
 
     # -- lifecycle --------------------------------------------------------------------
 
@@ -162,6 +181,9 @@ class Platform:
                 if self.settings.seed_demo:
                     added = seed_finops(session, ids=self.ids, clock=self.clock)
                     added += seed_agents(session, box=self.box, ids=self.ids, clock=self.clock)
+                    added += seed_llm(
+                        session, ids=self.ids, clock=self.clock, settings=self.settings
+                    )
                     if added:
                         audit.append(
                             session,
@@ -177,17 +199,23 @@ class Platform:
                 return {}
             tokens = seed_demo(session, ids=self.ids, clock=self.clock)
             seed_agents(session, box=self.box, ids=self.ids, clock=self.clock)
+            seed_llm(session, ids=self.ids, clock=self.clock, settings=self.settings)
             return tokens
 
     def start(self) -> None:
         """Start background work: reconciliation (every resource at once) and metering."""
         self.queue.start()
         self.metering.start()
+        self.compliance.start()  # continuous compliance scans
+        self.secrets.start()  # scheduled secret rotation
 
     def stop(self) -> None:
         """Stop background work and close the store."""
+        self.secrets.stop()
+        self.compliance.stop()
         self.metering.stop()
         self.queue.stop()
+        self.policy.stop()  # the policy workers (they start again on the next evaluation)
         self.db.dispose()
 
     def _all_resource_ids(self) -> list[str]:
@@ -223,6 +251,10 @@ class Platform:
                         session, token, audience=audience, reason=exc.detail, clock=self.clock
                     )
             raise
+
+    def _gateway_actor(self, token: str) -> Actor:
+        """Return the agent of a JWT issued for the gateways (audience ``plinth-gateway``)."""
+        return self.authenticate(token, audience="plinth-gateway")
 
     def authorizer(self) -> Authorizer:
         """Return the Cedar authorizer: the default policies plus AuthorizationPolicy documents."""
@@ -367,6 +399,7 @@ class Platform:
         """Return the last lines of a workload's logs."""
         with self.db.read() as session:
             record = self._workload_record(session, "Workload", name, environment, project)
+            scope = {"environment": record.environment, "project": record.project}
             resources = [
                 r
                 for r in inventory.resources_of(
@@ -393,7 +426,7 @@ class Platform:
             provider = self.registry.for_type(resource.type)
             if isinstance(provider, LogSource):
                 lines.extend(provider.logs(resource, state, tail=tail))
-        return lines[-tail:]
+        return self.secrets.redact(lines[-tail:], **scope)  # known secret values never shown
 
     def list_resources(
         self, *, environment: str | None, project: str | None, limit: int, page_token: str | None

@@ -90,7 +90,7 @@ def test_plan_shows_changes_verdicts_and_digest(shop: Deployed) -> None:
         "autonomy": "allow",
         "cost": "allow",
         "template-bounds": "allow",
-        "model-signature": "allow",
+        "policy": "allow",
         "capacity": "allow",
     }
     assert all(v["reasons"] for v in plan["verdicts"])

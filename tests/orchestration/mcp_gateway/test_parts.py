@@ -84,7 +84,7 @@ def test_registry_runs_screens_in_order() -> None:
     screens.add(Redactor())
     verdict, value = screens.arguments(TOOL, {"password": "hunter2"})
     assert verdict.action == "redact" and value == {"password": "***"}
-    assert screens.names == ["size-shape", "redactor"]
+    assert screens.names == ["size-shape", "content", "redactor"]
     verdict, _ = screens.arguments(TOOL, {"password": "x" * 2000})
     assert verdict.action == "block" and verdict.screen == "size-shape"
 

@@ -3,7 +3,7 @@
 A ``Model`` document (``plinth.dev/v1``) declares its team, description and which
 registered version holds each stage (``spec.stages: {production: "1.2.0"}``); applying it
 through a plan moves the stages (``apply_model_document``). ``model_refs`` names every
-version a plan deploys or promotes, for the ``model-signature`` gate.
+version a plan deploys or promotes, for the ``policy`` gate (``default/signed_models``).
 """
 
 from __future__ import annotations

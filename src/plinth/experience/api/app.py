@@ -13,17 +13,24 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from plinth import __version__
 from plinth.core.config import Settings
 from plinth.core.errors import PlinthError
+from plinth.experience.api.llm import mount_llm
 from plinth.experience.api.problems import install_problem_handlers, problem
 from plinth.experience.api.routes import router
 from plinth.experience.api.routes_agents import router as agents_router
 from plinth.experience.api.routes_authz import router as authz_router
 from plinth.experience.api.routes_billing import router as billing_router
+from plinth.experience.api.routes_compliance import router as compliance_router
 from plinth.experience.api.routes_cost import router as cost_router
+from plinth.experience.api.routes_dora import router as dora_router
 from plinth.experience.api.routes_gpus import router as gpus_router
 from plinth.experience.api.routes_janitor import router as janitor_router
+from plinth.experience.api.routes_llm import router as llm_router
 from plinth.experience.api.routes_models import router as models_router
+from plinth.experience.api.routes_policy import router as policy_router
+from plinth.experience.api.routes_secrets import router as secrets_router
 from plinth.experience.mcp import mcp_app, mount
 from plinth.experience.mcp.gateway import GATEWAY_PATH, GatewayEndpoint, mount_gateway
+from plinth.experience.portal import mount_portal
 from plinth.orchestration.platform import Platform
 
 __all__ = ["create_app"]
@@ -53,17 +60,24 @@ def create_app(platform: Platform, *, gateway_endpoint: GatewayEndpoint | None =
     app.include_router(router)
     app.include_router(cost_router)
     app.include_router(billing_router)
+    app.include_router(compliance_router)
     app.include_router(janitor_router)
+    app.include_router(secrets_router)
     app.include_router(agents_router)
     app.include_router(models_router)
     app.include_router(authz_router)
+    app.include_router(policy_router)
     app.include_router(gpus_router)
+    app.include_router(llm_router)
+    app.include_router(dora_router)
+    mount_portal(app, platform)  # the portal: /portal, and / redirects there
     mcp_endpoint = mcp_app(platform)
     gateway = gateway_endpoint or GatewayEndpoint(platform, platform.gateway)
     mount(app, mcp_endpoint)
     mount_gateway(app, gateway)
     # The MCP endpoints check their own bodies and tokens: served ahead of the API's stack.
     direct.update({"/mcp": mcp_endpoint, GATEWAY_PATH: gateway})
+    mount_llm(app, direct, platform.llm.gateway)  # /v1: the OpenAI-compatible AI gateway
     return app
 
 

@@ -42,6 +42,7 @@ def _announce(settings: Settings, tokens: dict[str, str]) -> None:
         for name, token in tokens.items():
             print(f"  {name:<6} {token}", flush=True)
     print(f"Plinth control plane on {url}  (API docs: {url}/docs)")
+    print(f"Portal: {url}/portal  (a home per persona; sign in with a token above)")
     print(
         f"Data under {settings.data_dir.resolve()}; CLI config {settings.data_dir / 'cli.yaml'}",
         flush=True,
@@ -64,6 +65,8 @@ def serve(
             port=settings.port,
             log_level="warning",
             access_log=False,
+            # Open server-sent event streams of the portal must not hold a shutdown up.
+            timeout_graceful_shutdown=2,
         )
     finally:
         platform.stop()

@@ -33,6 +33,7 @@ from plinth.experience.cli.context import (
     guarded,
     state_of,
 )
+from plinth.experience.cli.dora import CommitShaOption, CommitTimeOption, record_commit
 from plinth.experience.cli.kinds import resolve_kind
 from plinth.experience.cli.output import OutputFormat, err_console, out_console, print_data
 from plinth.experience.cli.plan_view import print_plan
@@ -273,6 +274,8 @@ def apply(
         float, typer.Option("--timeout", min=0, help="Seconds to wait with --wait.")
     ] = 300.0,
     output: OutputOption = OutputFormat.table,
+    commit_sha: CommitShaOption = None,
+    commit_time: CommitTimeOption = None,
 ) -> None:
     """Plan spec files and apply the plan (or apply a stored plan with --plan).
 
@@ -310,6 +313,7 @@ def apply(
             print_data(stored, output)
         return
     _confirm(yes, "Apply this plan?")
+    record_commit(client, str(stored["digest"]), commit_sha, commit_time)  # DORA lead time
     finish_apply(state, str(stored["digest"]), output)
     if wait:
         wait_ready(state, stored, timeout=timeout)

@@ -22,6 +22,7 @@ from plinth.orchestration.mcp_gateway.registry import (
     split_name,
 )
 from plinth.orchestration.mcp_gateway.screens import (
+    ContentScreen,
     Screen,
     ScreenRegistry,
     ScreenResult,
@@ -38,6 +39,7 @@ from plinth.orchestration.mcp_gateway.upstreams import (
 __all__ = [
     "META_KEY",
     "SEPARATOR",
+    "ContentScreen",
     "CredentialSource",
     "EnvironmentCredentials",
     "Gateway",

@@ -1,18 +1,25 @@
 """Screens: checks of a tool call's arguments and result (allow, redact or block).
 
-The security screens of a later issue plug in here through ``ScreenRegistry``; the
-gateway ships the size-and-shape screen, which refuses oversize or malformed arguments
-and oversize results before they reach the upstream or the agent.
+The default ``ScreenRegistry`` runs the size-and-shape screen, which refuses oversize or
+malformed arguments and oversize results before they reach the upstream or the agent,
+then the content screen: the platform's text screens (``plinth.capabilities.screens``:
+prompt injection, PII, secrets) over every string in the JSON value. Arguments are
+screened as a ``prompt`` (secrets redacted, injection blocked, PII recorded), results as
+a ``tool`` result (injection blocks the result, secrets and PII are redacted in place).
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
+from plinth.capabilities.screens import Finding, Kind, ScanResult, ScreenSet, default_screens
+from plinth.capabilities.screens import redact as redact_text
+
 __all__ = [
+    "ContentScreen",
     "Screen",
     "ScreenRegistry",
     "ScreenResult",
@@ -126,6 +133,92 @@ class SizeShapeScreen:
         return _ALLOW
 
 
+# Joins a JSON value's strings into one text so the screens run once per value; no
+# pattern crosses it except the injection patterns (an instruction split over fields).
+_JOIN = "\n\x1f\n"
+_MIN_STRING = 6
+
+
+def _strings(value: Any) -> list[tuple[Any, Any, str]]:
+    """Return ``(container, key, text)`` for each string in ``value``, in a fixed order."""
+    out: list[tuple[Any, Any, str]] = []
+    stack: list[Any] = [value]
+    while stack:
+        item = stack.pop()
+        pairs = item.items() if isinstance(item, dict) else enumerate(item)
+        for key, child in pairs:
+            if isinstance(child, str):
+                if len(child) >= _MIN_STRING:
+                    out.append((item, key, child))
+            elif isinstance(child, dict | list):
+                stack.append(child)
+    return out
+
+
+def _pieces(findings: Sequence[Finding], starts: list[int], texts: list[str]) -> list[str]:
+    """Return each string with the redact findings that fall in it applied."""
+    out = list(texts)
+    touched: dict[int, list[Finding]] = {}
+    for f in findings:
+        if f.action != "redact":
+            continue
+        for i, (start, text) in enumerate(zip(starts, texts, strict=True)):
+            a, b = max(f.start, start), min(f.end, start + len(text))
+            if a < b:
+                touched.setdefault(i, []).append(replace(f, start=a - start, end=b - start))
+    for i, spans in touched.items():
+        out[i] = redact_text(texts[i], spans)
+    return out
+
+
+class ContentScreen:
+    """The platform's text screens over every string of a tool call's arguments and result."""
+
+    name = "content"
+
+    def __init__(
+        self,
+        screens: ScreenSet | None = None,
+        *,
+        arguments_kind: Kind = "prompt",
+        result_kind: Kind = "tool",
+    ) -> None:
+        self.screens = screens or default_screens()
+        self.arguments_kind: Kind = arguments_kind
+        self.result_kind: Kind = result_kind
+
+    def screen_arguments(self, tool: ToolRef, args: Mapping[str, Any]) -> ScreenResult:
+        """Screen the arguments' strings as a prompt: redact secrets, block injection."""
+        return self._screen(args, self.arguments_kind)
+
+    def screen_result(self, tool: ToolRef, result: Mapping[str, Any]) -> ScreenResult:
+        """Screen the result's strings as a tool result: block injection, redact secrets and PII."""
+        return self._screen(result, self.result_kind)
+
+    def _screen(self, value: Any, kind: Kind) -> ScreenResult:
+        if not isinstance(value, dict | list):
+            return _ALLOW
+        found = _strings(value)
+        if not found:
+            return _ALLOW
+        texts = [t for _, _, t in found]
+        verdict: ScanResult = self.screens.scan(_JOIN.join(texts), kind=kind)
+        if verdict.action == "allow":
+            return _ALLOW
+        reasons = verdict.reasons()
+        if verdict.action == "block":
+            return ScreenResult("block", reasons, screen=self.name)
+        starts, pos = [], 0
+        for t in texts:
+            starts.append(pos)
+            pos += len(t) + len(_JOIN)
+        cleaned = _pieces(verdict.findings, starts, texts)
+        copy = json.loads(json.dumps(value))
+        for (container, key, _), text in zip(_strings(copy), cleaned, strict=True):
+            container[key] = text
+        return ScreenResult("redact", reasons, copy, screen=self.name)
+
+
 class ScreenRegistry:
     """The screens every call passes, in order; the first ``block`` wins."""
 
@@ -133,9 +226,11 @@ class ScreenRegistry:
         self._screens: list[Screen] = list(screens)
 
     @classmethod
-    def default(cls, *, max_argument_bytes: int = 65536) -> ScreenRegistry:
-        """Return a registry holding the built-in size-and-shape screen."""
-        return cls([SizeShapeScreen(max_argument_bytes=max_argument_bytes)])
+    def default(
+        cls, *, max_argument_bytes: int = 65536, content: ScreenSet | None = None
+    ) -> ScreenRegistry:
+        """Return a registry with the size-and-shape screen, then the content screen."""
+        return cls([SizeShapeScreen(max_argument_bytes=max_argument_bytes), ContentScreen(content)])
 
     def add(self, screen: Screen) -> None:
         """Add a screen after the ones already registered."""

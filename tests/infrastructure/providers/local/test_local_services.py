@@ -65,6 +65,7 @@ def test_provider_meets_the_contract(provider: LocalProvider) -> None:
         "route",
         "model-deployment",
         "mlflow",
+        "secret",
     }
 
 

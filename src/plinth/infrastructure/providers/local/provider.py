@@ -3,7 +3,9 @@
 Resource types: ``service`` and ``job`` (local processes, see ``workloads``),
 ``postgres`` (a database on a real PostgreSQL server), ``volume`` (a directory),
 ``route`` (a local URL), ``model-deployment`` (an inference server, see
-``serving``) and ``mlflow`` (a tracking server, see ``mlflow_tracking``).
+``serving``), ``mlflow`` (a tracking server, see ``mlflow_tracking``) and
+``secret`` (a generated value, encrypted at rest, see ``secrets``). Which secure
+defaults it enforces is in ``least_privilege``.
 Processes it starts outlive the control plane on purpose; ``stop_local_runtime``
 stops all of them for one data directory.
 A service or job whose spec says ``"stopped": true`` is held stopped (see
@@ -27,10 +29,12 @@ from plinth.infrastructure.providers.base import (
 )
 from plinth.infrastructure.providers.local.jobs import Jobs, as_epoch
 from plinth.infrastructure.providers.local.layout import Layout
+from plinth.infrastructure.providers.local.least_privilege import enforced_defaults
 from plinth.infrastructure.providers.local.mlflow_tracking import MlflowServers
 from plinth.infrastructure.providers.local.postgres import Postgres
 from plinth.infrastructure.providers.local.routes import Routes
 from plinth.infrastructure.providers.local.runtime import stop_local_runtime
+from plinth.infrastructure.providers.local.secrets import Secrets
 from plinth.infrastructure.providers.local.services import (
     Services,
     hold_stopped,
@@ -114,6 +118,7 @@ class LocalProvider:
         serving_timeout = float(context.settings.get("serving_start_timeout_s", 120.0))
         self.model_deployments = ModelDeployments(self.layout, start_timeout_s=serving_timeout)
         self._postgres: Postgres | None = None
+        self.secrets = Secrets(self.layout, key=context.secret_key)
         self._handlers: dict[str, _TypeHandler] = {
             "service": self.services,
             "job": self.jobs,
@@ -121,6 +126,7 @@ class LocalProvider:
             "route": Routes(self.layout),
             "model-deployment": self.model_deployments,
             "mlflow": MlflowServers(self.layout, start_timeout_s=serving_timeout),
+            "secret": self.secrets,
         }
 
     def _handler(self, type_name: str) -> _TypeHandler:
@@ -140,6 +146,16 @@ class LocalProvider:
     def resource_types(self) -> Mapping[str, Mapping[str, Any]]:
         """Return the JSON Schema of each resource type's resolved spec."""
         return dict(SCHEMAS)
+
+    def enforced_defaults(self, type_name: str) -> frozenset[str]:
+        """Return the secure defaults enforced for ``type_name`` (see ``least_privilege``)."""
+        return enforced_defaults(self.layout, type_name)
+
+    def rotate_secret(self, resource: Resource, state: Mapping[str, Any]) -> int:
+        """Replace a ``secret`` resource's value with a new one; return its new version."""
+        if resource.type != "secret":
+            raise PermanentError(f"{resource.name} is a {resource.type}, not a secret")
+        return self.secrets.rotate(resource)
 
     def plan(self, desired: Resource | None, observed: Observation | None) -> ProviderChange:
         """Compare desired with observed; no side effects."""

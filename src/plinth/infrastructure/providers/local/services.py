@@ -24,6 +24,7 @@ import psutil
 from plinth.infrastructure.providers.base import Observation, Resource, Usage
 from plinth.infrastructure.providers.local import processes
 from plinth.infrastructure.providers.local.health import exec_ok, http_status, tcp_ok
+from plinth.infrastructure.providers.local.least_privilege import privilege_prefix
 from plinth.infrastructure.providers.local.processes import Found
 from plinth.infrastructure.providers.local.specs import plain, spec_digest, validate_spec
 from plinth.infrastructure.providers.local.workloads import (
@@ -97,7 +98,8 @@ class Services:
                 for s in w.statuses(resource, keep)
                 if not s.alive and (first_time or should_restart(policy, s.exit_code))
             ]
-            started = w.start(resource, to_start, ports=ports, digest=digest)
+            prefix = privilege_prefix(w.layout, spec) if to_start else []
+            started = w.start(resource, to_start, ports=ports, digest=digest, prefix=prefix)
             w.record_digest(resource, digest)
             running = {**keep, **started}
             self._wait_ready(resource, running, ports, digest)

@@ -263,14 +263,30 @@ MLFLOW_SCHEMA: dict[str, Any] = {
     },
 }
 
+SECRET_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "length": {"type": ["integer", "null"], "minimum": 16, "maximum": 256},
+        "rotation": {"type": ["string", "null"], "pattern": "^[1-9][0-9]*[smhd]$"},
+    },
+}
+
+# The secure defaults the planner injects (orchestration/secure_defaults.py) ride along.
+_SECURITY: dict[str, Any] = {"type": "object"}
+
 SCHEMAS: dict[str, dict[str, Any]] = {
-    "service": SERVICE_SCHEMA,
-    "job": JOB_SCHEMA,
-    "postgres": POSTGRES_SCHEMA,
-    "volume": VOLUME_SCHEMA,
-    "route": ROUTE_SCHEMA,
-    "model-deployment": MODEL_DEPLOYMENT_SCHEMA,
-    "mlflow": MLFLOW_SCHEMA,
+    name: {**schema, "properties": {**schema["properties"], "security": _SECURITY}}
+    for name, schema in {
+        "service": SERVICE_SCHEMA,
+        "job": JOB_SCHEMA,
+        "postgres": POSTGRES_SCHEMA,
+        "volume": VOLUME_SCHEMA,
+        "route": ROUTE_SCHEMA,
+        "model-deployment": MODEL_DEPLOYMENT_SCHEMA,
+        "mlflow": MLFLOW_SCHEMA,
+        "secret": SECRET_SCHEMA,
+    }.items()
 }
 
 WORKLOAD_TYPES = frozenset({"service", "job"})

@@ -1,0 +1,177 @@
+"""The leader's home: live cost by team against budget, forecast, savings, DORA, AI readiness."""
+
+from __future__ import annotations
+
+import calendar
+from datetime import datetime, timedelta
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+
+from plinth.capabilities.finops.budgets import list_budgets
+from plinth.capabilities.identity.schemas import Actor
+from plinth.experience.portal.access import require_view
+from plinth.experience.portal.cache import TtlCache
+from plinth.experience.portal.charts import Chart, bar_chart, line_chart
+from plinth.experience.portal.dora_panel import dora_context, dora_trend
+from plinth.experience.portal.org import money, org_of
+from plinth.experience.portal.web import PortalRoute, portal_of, render, viewer
+from plinth.orchestration import model_registry
+from plinth.orchestration.platform import Platform
+
+__all__ = ["leader_context", "router"]
+
+router = APIRouter(prefix="/portal", route_class=PortalRoute, include_in_schema=False)
+
+
+def _month_start(now: datetime) -> datetime:
+    return now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+
+
+def _burn_down(platform: Platform, actor: Actor, now: datetime) -> list[Chart]:
+    """Return one chart per monthly budget: cumulative spend this month against the amount."""
+    with platform.db.read() as session:
+        budgets = [b for b in list_budgets(session) if b.period.months == 1]
+    start = _month_start(now)
+    days = calendar.monthrange(now.year, now.month)[1]
+    charts = []
+    for budget in budgets:
+        series = platform.costing.series(
+            actor,
+            by=budget.scope_kind,
+            start=start.isoformat(),
+            end=(start + timedelta(days=days)).isoformat(),
+            window=None,
+            step="1d",
+            currency=budget.currency,
+            filters={budget.scope_kind: budget.scope_name},
+        )
+        first: dict[str, Any] = next(iter(series["series"]), {"points": []})
+        points: list[dict[str, Any]] = first["points"]
+        total, cumulative = 0.0, []
+        for point in points[: now.day]:
+            total += money(point["cost"])
+            cumulative.append(total)
+        labels = [str(d) for d in range(1, days + 1)]
+        charts.append(
+            line_chart(
+                f"Budget {budget.name}: {budget.scope_kind} {budget.scope_name}, this month",
+                labels,
+                {"spent so far": cumulative},
+                unit=budget.currency,
+                area=True,
+                reference=(f"budget {budget.amount}", float(budget.amount)),
+            )
+        )
+    return charts
+
+
+def _savings(platform: Platform) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = [
+        {
+            "what": f"stop idle {c['workload']} ({c['project']}/{c['environment']})",
+            "why": "; ".join(f["detail"] for f in c["findings"]),
+            "monthly": money(c["monthly_cost"]),
+        }
+        for c in platform.janitor.candidates()
+        if c.get("monthly_cost")
+    ]
+    rows += [
+        {
+            "what": f"right-size {r['workload']} {r['dimension']}: "
+            f"{r['current']} → {r['recommended']}",
+            "why": r["how"],
+            "monthly": money(r["monthly_savings"]),
+        }
+        for r in platform.janitor.rightsizing()
+        if money(r["monthly_savings"]) > 0
+    ]
+    return sorted(rows, key=lambda r: -money(r["monthly"]))[:8]
+
+
+def _readiness(platform: Platform) -> list[tuple[str, str, str]]:
+    teams = org_of(platform).teams
+    with_quota = {q["team"] for p in platform.gpus.pools() for q in p["queues"] if q["nominal"]}
+    agents, _ = platform.agents.page(limit=200, page_token=None)
+    enveloped = [a for a in agents if a.get("autonomy")]
+    models = model_registry.list_models(platform.db, limit=200)["items"]
+    versions = [
+        v for m in models for v in model_registry.show_model(platform.db, m["name"])["versions"]
+    ]
+    signed = [v for v in versions if v["signed"]]
+
+    def share(part: int, whole: int) -> str:
+        return f"{part / whole:.0%}" if whole else "-"
+
+    rows = [
+        (
+            "Teams with accelerator quota",
+            share(len(with_quota & set(teams)), len(teams)),
+            f"{len(with_quota & set(teams))} of {len(teams)}",
+        ),
+        (
+            "Model versions signed",
+            share(len(signed), len(versions)),
+            f"{len(signed)} of {len(versions)}",
+        ),
+        (
+            "Agents with a declared envelope",
+            share(len(enveloped), len(agents)),
+            f"{len(enveloped)} of {len(agents)}",
+        ),
+    ]
+    stats = platform.llm.stats()
+    rows.append(
+        (
+            "Inferences through the AI gateway (30 days)",
+            str(stats["requests"]),
+            f"{stats['blocked']} blocked, {stats['redactions']} redactions",
+        )
+    )
+    return rows
+
+
+def leader_context(
+    platform: Platform, actor: Actor, *, cache: TtlCache | None = None, ttl_s: float = 30.0
+) -> dict[str, Any]:
+    """Return what the leader's home shows (DORA cached ``ttl_s`` when a cache is given)."""
+    now = platform.clock.now()
+    by_team = platform.costing.report(actor, by="team", window="30d")
+    month = platform.costing.report(
+        actor, by="team", start=_month_start(now).isoformat(), end=now.isoformat()
+    )
+    days = calendar.monthrange(now.year, now.month)[1]
+    elapsed = max((now - _month_start(now)).total_seconds() / 86400, 1 / 24)
+    spent = money(month["total"])
+    daily = platform.costing.series(actor, by="team", window="30d", step="1d")
+    labels = [b[5:10] for b in daily["buckets"]]
+    series = {s["team"]: [money(p["cost"]) for p in s["points"]] for s in daily["series"]}
+    return {
+        "currency": by_team["currency"],
+        "total_30d": f"{money(by_team['total']):,.2f}",
+        "month_to_date": f"{spent:,.2f}",
+        "forecast": f"{spent / elapsed * days:,.2f}",
+        "by_team": bar_chart(
+            "Cost by team, last 30 days",
+            [(str(i["team"]), money(i["cost"])) for i in by_team["items"]],
+            unit=by_team["currency"],
+        ),
+        "trend": line_chart("Daily cost by team, last 30 days", labels, series, unit="USD"),
+        "has_spend": bool(by_team["items"]),
+        "burn_down": _burn_down(platform, actor, now),
+        "savings": _savings(platform),
+        "readiness": _readiness(platform),
+        "dora": dora_context(platform, cache=cache, ttl_s=ttl_s),
+        "dora_trend": dora_trend(platform, cache=cache, ttl_s=ttl_s),
+    }
+
+
+@router.get("/leader")
+def leader_home(request: Request) -> Response:
+    """Cost, budgets, forecast, savings, DORA trends and AI readiness at a glance."""
+    who = viewer(request)
+    platform = portal_of(request).platform
+    require_view(platform, who.actor, "leader")
+    portal = portal_of(request)
+    context = leader_context(platform, who.actor, cache=portal.cache, ttl_s=portal.aggregates_ttl_s)
+    return render(request, "leader.html", {"title": "Leader", **context, "live": ["cost"]})

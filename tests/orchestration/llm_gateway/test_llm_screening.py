@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from plinth.orchestration.llm_gateway.gateway import prompt_redactions
 from plinth.orchestration.llm_gateway.screening import (
     Screening,
     StreamRedactor,
@@ -45,3 +46,16 @@ def test_clean_text_passes_unchanged(screening: Screening) -> None:
 def test_without_screens_text_streams_through() -> None:
     redactor = StreamRedactor(Screening(None))
     assert redactor.push("abc") == "abc" and redactor.finish() == ""
+
+
+def test_prompt_redactions_count_what_was_redacted_out_of_prompts_and_tool_results() -> None:
+    screens = {
+        "prompt": [
+            {"message": 0, "action": "redact", "found": ["email", "aws_key"], "redacted": 2},
+            {"message": 1, "action": "redact", "found": ["email"]},  # seen, not redacted
+        ],
+        "tool": [{"message": 2, "action": "redact", "found": ["jwt"], "redacted": 1}],
+        "response": {"redactions": 4},
+    }
+    assert prompt_redactions(screens) == 3
+    assert prompt_redactions({}) == 0

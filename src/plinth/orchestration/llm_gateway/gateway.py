@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from decimal import Decimal
 from fnmatch import fnmatchcase
@@ -57,7 +57,7 @@ from plinth.orchestration.llm_gateway.writer import Inference, LlmWriter
 from plinth.orchestration.mcp_gateway.catalog import Catalog as AgentCatalog
 from plinth.orchestration.mcp_gateway.token_cache import TokenCache
 
-__all__ = ["Caller", "LlmGateway", "Prepared", "dumps", "usage_of"]
+__all__ = ["Caller", "LlmGateway", "Prepared", "dumps", "prompt_redactions", "usage_of"]
 
 Authenticate = Callable[[str], Actor]
 
@@ -227,9 +227,8 @@ class LlmGateway:
             scan = self.screening.scan(text, kind=kind)
             if scan.action == "allow":
                 continue
-            verdicts.setdefault(kind, []).append(
-                {"message": index, "action": scan.action, "found": scan.categories}
-            )
+            verdict = {"message": index, "action": scan.action, "found": scan.categories}
+            verdicts.setdefault(kind, []).append(verdict)
             if scan.action == "block":
                 error = bad_request(
                     f"the {kind} in messages[{index}] was blocked by the screens "
@@ -240,6 +239,7 @@ class LlmGateway:
                 raise error
             if access.redact_prompts and isinstance(messages[index].get("content"), str):
                 messages[index] = {**messages[index], "content": scan.redacted}
+                verdict["redacted"] = len(scan.categories) or 1
         return verdicts
 
     def _blocked(
@@ -318,7 +318,7 @@ class LlmGateway:
             started,
             self.ids.new("llmreq"),
             request.input_bound,
-            {"prompt": verdicts} if verdicts else {},
+            dict(verdicts),
             content,
         )
 
@@ -367,6 +367,7 @@ class LlmGateway:
         route = prepared.route
         cost = route.cost(tokens_in, tokens_out)
         self.accountant.settle(prepared.hold, cost)
+        redactions += prompt_redactions(prepared.screens)
         self.counters[outcome] += 1
         self.counters["redactions"] += redactions
         content = prepared.content
@@ -400,3 +401,12 @@ class LlmGateway:
             )
         )
         return cost
+
+
+def prompt_redactions(screens: Mapping[str, Any]) -> int:
+    """Return how many findings were redacted out of the prompt and tool messages."""
+    return sum(
+        int(verdict.get("redacted") or 0)
+        for kind in ("prompt", "tool")
+        for verdict in screens.get(kind) or ()
+    )

@@ -1,8 +1,9 @@
 """The portal in a real browser (Debian's chromium, headless) against a real ``plinth up``.
 
 Each persona signs in as a demo user and does their main task end to end. With
-``PLINTH_SCREENSHOTS=1`` the server holds what ``plinth demo`` seeds (weeks of history,
-a minute or two to seed) and each home is saved under docs/screenshots/<persona>.png.
+``PLINTH_SCREENSHOTS=1`` the server holds what ``plinth demo`` seeds (weeks of history and
+inferences through the AI gateway, with the local upstream; a minute or two to seed) and
+each home is saved under docs/screenshots/<persona>.png.
 """
 
 from __future__ import annotations
@@ -38,9 +39,13 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PlinthServer]:
     if SCREENSHOTS:
         from plinth.core.config import Settings
         from plinth.experience.api.server import write_tokens
+        from plinth.experience.cli.demo import llm_upstream
         from plinth.orchestration.demo import seed_demo_organisation
 
-        seeded = seed_demo_organisation(Settings(data_dir=data_dir))
+        data_dir.mkdir(parents=True)
+        with llm_upstream(data_dir) as url:  # the story's inferences go through the gateway
+            settings = Settings(data_dir=data_dir, llm_upstream_url=url or None)
+            seeded = seed_demo_organisation(settings)
         write_tokens(data_dir, seeded.tokens)
     with start_server(data_dir) as running:
         at = datetime.now(UTC) - timedelta(hours=1)
@@ -64,8 +69,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PlinthServer]:
 
 
 @pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    """One headless chromium for the module."""
+def browser(server: PlinthServer) -> Iterator[Any]:
+    """One headless chromium for the module (after the server: seeding runs an event loop)."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as play:

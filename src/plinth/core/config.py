@@ -53,6 +53,12 @@ class Settings(BaseModel):
         default=32 * 1_048_576, gt=0, description="limit for usage batches and billing imports"
     )
     seed_demo: bool = True
+    portal_demo_login: bool | None = Field(
+        default=None, description="portal: sign in as demo users (default: follows seed_demo)"
+    )
+    llm_upstream_url: str | None = Field(
+        default=None, description="base URL of the OpenAI-compatible upstream the demo seeds"
+    )
     gateway_rate_per_second: float = Field(
         default=20.0, gt=0, description="MCP gateway: tool calls per second per agent"
     )
@@ -92,6 +98,8 @@ _ENV_FIELDS = {
     "PLINTH_MAX_BODY_BYTES": "max_body_bytes",
     "PLINTH_MAX_UPLOAD_BYTES": "max_upload_bytes",
     "PLINTH_SEED_DEMO": "seed_demo",
+    "PLINTH_PORTAL_DEMO_LOGIN": "portal_demo_login",
+    "PLINTH_LLM_UPSTREAM_URL": "llm_upstream_url",
     "PLINTH_GATEWAY_RATE_PER_SECOND": "gateway_rate_per_second",
     "PLINTH_GATEWAY_BURST": "gateway_burst",
     "PLINTH_GATEWAY_CALLS_PER_DAY": "gateway_calls_per_day",

@@ -35,11 +35,13 @@ DEMO_LLM_MODELS: list[dict[str, Any]] = [
 
 
 def llm_upstream_url(settings: Settings | None = None) -> str:
-    """Return the demo upstream's URL from the settings or the environment ('' if none)."""
-    url = getattr(settings, "llm_upstream_url", None) or os.environ.get(
-        "PLINTH_LLM_UPSTREAM_URL", ""
-    )
-    return str(url or "")
+    """Return ``settings.llm_upstream_url``, else ``PLINTH_LLM_UPSTREAM_URL`` ('' if neither).
+
+    The environment is read here too for settings built directly (not by ``load_settings``).
+    """
+    if settings is not None and settings.llm_upstream_url:
+        return settings.llm_upstream_url
+    return os.environ.get("PLINTH_LLM_UPSTREAM_URL", "")
 
 
 def demo_llm_documents(upstream_url: str) -> list[dict[str, Any]]:

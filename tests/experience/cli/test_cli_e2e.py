@@ -187,6 +187,8 @@ def test_describe_and_logs(cli: Cli, deployed: subprocess.CompletedProcess[str])
     for text in ("web-db", "web-route", "Created", "ada"):
         assert text in described.stdout
     assert "<secret>" in described.stdout
+    for text in ("Security", "runAsNonRoot", "enforced", "not enforced by the local provider"):
+        assert text in described.stdout
     logs = cli("logs", "web", "--env", "dev", "--tail", "10000")
     assert logs.returncode == 0, logs.stderr
     assert "plinth demo web service listening" in logs.stdout

@@ -90,3 +90,33 @@ def test_audit_log_and_verify(invoke: Invoke, fake: FakeApi) -> None:
     assert "subject:" in broken.stdout
     raw = invoke("audit", "verify", "-o", "json")
     assert raw.exit_code == 1 and json.loads(raw.stdout)["ok"] is False
+
+
+def test_describe_shows_the_secure_defaults_and_their_enforcement(
+    invoke: Invoke, fake: FakeApi
+) -> None:
+    assert invoke("apply", "-f", "-", "--env", "dev", "--yes", input=WEB).exit_code == 0
+    resource = fake.workloads[("dev", "web")]["resources"][0]
+    resource["spec"] = {
+        "security": {
+            "runAsNonRoot": True,
+            "networkPolicy": "default-deny",
+            "tls": False,
+            "optOuts": ["tls"],
+            "enforcement": {
+                "runAsNonRoot": "enforced",
+                "networkPolicy": "declared, not enforced by the local provider",
+                "tls": "turned off (opt-out)",
+            },
+        }
+    }
+    described = invoke("describe", "workload", "web", "--env", "dev")
+    assert described.exit_code == 0, described.output
+    text = " ".join(described.stdout.split())
+    assert "Security" in text
+    for row in (
+        "db │ runAsNonRoot │ true │ enforced",
+        "db │ networkPolicy │ default-deny │ declared, not enforced by the local provider",
+        "db │ tls │ false │ turned off (opt-out)",
+    ):
+        assert row in text, described.stdout

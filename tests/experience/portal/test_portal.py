@@ -125,6 +125,20 @@ def test_demo_login_can_be_switched_off(platform: Platform) -> None:
         assert response.status_code == 403
 
 
+def test_demo_login_follows_the_portal_demo_login_setting(platform: Platform) -> None:
+    from plinth.experience.api.app import create_app
+
+    platform.settings = platform.settings.model_copy(update={"portal_demo_login": False})
+    assert platform.settings.seed_demo
+    with TestClient(create_app(platform)) as client:
+        page = client.get("/portal/login")
+        assert "As a demo user" not in page.text
+        response = client.post(
+            "/portal/login/demo", data={"csrf": csrf_of(page.text), "user": "pat"}
+        )
+        assert response.status_code == 403
+
+
 def _golden(client: TestClient, **fields: str) -> object:
     page = client.get("/portal/developer/new/web-service")
     data = {"csrf": csrf_of(page.text), "project": "checkout", "environment": "dev", **fields}

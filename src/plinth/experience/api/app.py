@@ -70,7 +70,8 @@ def create_app(platform: Platform, *, gateway_endpoint: GatewayEndpoint | None =
     app.include_router(gpus_router)
     app.include_router(llm_router)
     app.include_router(dora_router)
-    mount_portal(app, platform)  # the portal: /portal, and / redirects there
+    # the portal: /portal, and / redirects there; demo login follows seed_demo unless set
+    mount_portal(app, platform, demo_login=platform.settings.portal_demo_login)
     mcp_endpoint = mcp_app(platform)
     gateway = gateway_endpoint or GatewayEndpoint(platform, platform.gateway)
     mount(app, mcp_endpoint)

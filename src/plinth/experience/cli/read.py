@@ -34,7 +34,18 @@ from plinth.experience.cli.output import (
 )
 from plinth.experience.cli.plan_view import print_plan
 
-__all__ = ["describe", "get", "list_items", "login", "logs", "register", "schema", "whoami"]
+__all__ = [
+    "SECURITY_COLUMNS",
+    "describe",
+    "get",
+    "list_items",
+    "login",
+    "logs",
+    "register",
+    "schema",
+    "security_rows",
+    "whoami",
+]
 
 KindArgument = Annotated[
     str,
@@ -119,6 +130,37 @@ def get(
     )
 
 
+SECURITY_COLUMNS = ("resource", "default", "value", "enforcement")
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, list):
+        return ", ".join(str(v) for v in value) or "(none)"
+    return str(value)
+
+
+def security_rows(resources: list[Mapping[str, Any]]) -> list[dict[str, str]]:
+    """Return one row per injected secure default: its value and how it is enforced."""
+    rows = []
+    for resource in resources:
+        security = (resource.get("spec") or {}).get("security")
+        if not isinstance(security, Mapping):
+            continue
+        enforcement = security.get("enforcement") or {}
+        for key, how in enforcement.items():
+            rows.append(
+                {
+                    "resource": str(resource.get("name")),
+                    "default": str(key),
+                    "value": _shown(security.get(key, "(not set)")),
+                    "enforcement": str(how),
+                }
+            )
+    return rows
+
+
 def _print_description(data: Mapping[str, Any]) -> None:
     nested = {"resources", "events", "history", "document", "raw"}
     print_object({k: v for k, v in data.items() if k not in nested})
@@ -132,6 +174,7 @@ def _print_description(data: Mapping[str, Any]) -> None:
             for key, value in (r.get("outputs") or {}).items()
         ]
         print_table(outputs, ("resource", "output", "value"), title="Outputs", empty="")
+        print_table(security_rows(resources), SECURITY_COLUMNS, title="Security", empty="")
     if "events" in data:
         print_table(
             data["events"] or [],

@@ -26,6 +26,7 @@ from plinth.core.errors import PlinthError
 from plinth.orchestration import model_registry
 from plinth.orchestration.demo_history import BOT, SERVICES, service_document
 from plinth.orchestration.demo_inference import inference_step
+from plinth.orchestration.demo_security import security_story
 from plinth.orchestration.plans import PlanRequest
 from plinth.orchestration.platform import Platform
 from plinth.orchestration.seed_llm import llm_upstream_url
@@ -285,7 +286,12 @@ def _readers(story: _Story) -> list[Step]:
         ),
     ]
     steps = [
-        story.step("sam (security)", "Reads the audit: decisions, approvals, inference", security)
+        story.step("sam (security)", "Reads the audit: decisions, approvals, inference", security),
+        story.step(
+            "sam (security)",
+            "Publishes a policy pack: what already runs is checked too",
+            security_story(platform, story.history.actor("sam")),
+        ),
     ]
     lee = story.history.actor("lee")
     report = platform.costing.report(lee, by="team", window="30d")

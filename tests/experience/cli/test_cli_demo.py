@@ -75,6 +75,18 @@ def test_demo_seeds_dora_cost_and_approvals(api: tuple[TestClient, dict[str, str
     assert get(api, "/api/v1/audit/verify", "sam")["ok"] is True
 
 
+def test_demo_leaves_findings_an_exception_and_screened_inferences(
+    api: tuple[TestClient, dict[str, str]],
+) -> None:
+    findings = get(api, "/api/v1/compliance/findings", "sam")["items"]
+    states = {f["state"] for f in findings if f["rule"] == "replicas"}
+    assert {"open", "excepted"} <= states
+    exceptions = get(api, "/api/v1/policy/exceptions", "sam")["items"]
+    assert any(e["rule"] == "reliability/replicas" and e["owner"] == "sam" for e in exceptions)
+    stats = get(api, "/api/v1/llm/stats", "sam")
+    assert stats["blocked"] >= 1 and stats["refused"] >= 1 and stats["redactions"] >= 1
+
+
 def through(client: TestClient) -> httpx.MockTransport:
     """An httpx transport that hands each CLI request to the in-process app."""
 

@@ -6,7 +6,9 @@ the other with 10,000 existing resources (10 per workload, over dev/staging and
 ten projects), then times ``Platform.plan`` of one 10-resource Score workload
 many times against each. Every iteration changes one variable, so every plan is
 new work: the draft, the gates, the stored plan record and its audit entry,
-which is what a user waits for.
+which is what a user waits for. A third platform, a copy of the small one
+without the ``policy`` gate, is measured in the same blocks, so the policy
+gate's cost per plan is read side by side, under the same load.
 
 Run: ``.venv/bin/python benchmarks/plan.py [--iterations N] [--quick]``.
 The last line printed is one JSON object with the figures.
@@ -37,7 +39,7 @@ from plinth.capabilities.identity.schemas import Actor
 from plinth.capabilities.inventory import service as inventory
 from plinth.capabilities.inventory.models import DocumentRecord, ResourceRecord
 from plinth.core.clock import SystemClock
-from plinth.core.config import Settings
+from plinth.core.config import DEFAULT_GATES, Settings
 from plinth.core.documents import Document
 from plinth.core.ids import RandomIds
 from plinth.core.secrets import load_or_create_key
@@ -72,6 +74,7 @@ class Figures:
 
     state: int
     iterations: int
+    policy: bool
     plans_per_s: float
     p50_ms: float
     p99_ms: float
@@ -120,9 +123,10 @@ def score_workload(name: str, *, release: str) -> dict[str, Any]:
     }
 
 
-def _platform(data_dir: Path) -> Platform:
+def _platform(data_dir: Path, *, policy: bool = True) -> Platform:
     """Return a seeded embedded platform whose only provider is the real, idle local one."""
-    settings = Settings(data_dir=data_dir, reconcile_interval_s=3600.0)
+    gates = [g for g in DEFAULT_GATES if policy or g != "policy"]
+    settings = Settings(data_dir=data_dir, reconcile_interval_s=3600.0, gates=gates)
     data_dir.mkdir(parents=True, exist_ok=True)
     key = load_or_create_key(data_dir / "secret.key")  # the key Platform itself loads
     registry = ProviderRegistry()
@@ -176,7 +180,10 @@ def _deploy(platform: Platform, session: Session, env: str, project: str, name: 
         environment=env,
         project=project,
     )
-    specs = translate_workload(doc)
+    # As the planner does: the secure defaults are part of every applied spec.
+    raw = translate_workload(doc)
+    claims = {s.name: {doc.name} for s in raw}
+    specs = [platform.planner.harden(s, raw, claims, [(doc, name)]) for s in raw]
     book = current_pricebook(session)
     pricing = pricing_for(provider="local", region="local")
     for spec in specs:
@@ -256,6 +263,7 @@ class Case:
     platform: Platform
     actor: Actor
     fill_s: float
+    policy: bool = True
     latencies: list[float] = field(default_factory=list)
     planned: int = 0
 
@@ -280,6 +288,7 @@ class Case:
         return Figures(
             state=self.state,
             iterations=len(ordered),
+            policy=self.policy,
             plans_per_s=len(ordered) / sum(ordered),
             p50_ms=statistics.median(ordered) * 1000,
             p99_ms=p99 * 1000,
@@ -287,9 +296,10 @@ class Case:
         )
 
 
-def prepare_case(state: int, root: Path) -> Case:
-    """Build a platform holding ``state`` existing resources."""
-    platform = _platform(root / f"state-{state}")
+def prepare_case(state: int, root: Path, *, policy: bool = True) -> Case:
+    """Build a platform holding ``state`` existing resources (``policy``: with that gate)."""
+    suffix = "" if policy else "-no-policy"
+    platform = _platform(root / f"state-{state}{suffix}", policy=policy)
     started = time.perf_counter()
     written = fill_state(platform, state)
     fill_s = time.perf_counter() - started
@@ -298,10 +308,11 @@ def prepare_case(state: int, root: Path) -> Case:
         raise SystemExit(f"state holds {resources} resources, wanted {state}")
     print(
         f"state {state:>6}: {resources} resources, {workloads} workloads, filled in {fill_s:.1f}s"
+        + ("" if policy else " (no policy gate)")
     )
     with platform.db.transaction() as session:
         actor = identity.actor_by_name(session, BENCH_ACTOR)
-    return Case(state, platform, actor, fill_s)
+    return Case(state, platform, actor, fill_s, policy)
 
 
 def measure(cases: list[Case], *, iterations: int, warmup: int) -> None:
@@ -317,11 +328,12 @@ def measure(cases: list[Case], *, iterations: int, warmup: int) -> None:
         done, turn = done + count, turn + 1
 
 
-def _table(small: Figures, large: Figures) -> str:
-    header = f"{'state':>8} {'plans':>6} {'plans/s':>9} {'p50 ms':>9} {'p99 ms':>9}"
+def _table(*figures: Figures) -> str:
+    header = f"{'state':>8} {'policy':>7} {'plans':>6} {'plans/s':>9} {'p50 ms':>9} {'p99 ms':>9}"
     rows = [
-        f"{f.state:>8} {f.iterations:>6} {f.plans_per_s:>9.1f} {f.p50_ms:>9.2f} {f.p99_ms:>9.2f}"
-        for f in (small, large)
+        f"{f.state:>8} {'yes' if f.policy else 'no':>7} {f.iterations:>6} "
+        f"{f.plans_per_s:>9.1f} {f.p50_ms:>9.2f} {f.p99_ms:>9.2f}"
+        for f in figures
     ]
     return "\n".join([header, *rows])
 
@@ -337,17 +349,20 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     _check_document()
     with tempfile.TemporaryDirectory(prefix="plinth-bench-") as tmp:
         cases = [prepare_case(state, Path(tmp)) for state in (SMALL_STATE, LARGE_STATE)]
+        cases.append(prepare_case(SMALL_STATE, Path(tmp), policy=False))
         try:
             measure(cases, iterations=iterations, warmup=warmup)
         finally:
             for case in cases:
                 case.platform.stop()
-    small, large = (case.figures() for case in cases)
+    small, large, bare = (case.figures() for case in cases)
     ratio = large.plans_per_s / small.plans_per_s
+    gate_ms = small.p50_ms - bare.p50_ms
     print()
     print(f"Platform.plan of one {RESOURCES_PER_WORKLOAD}-resource workload (SQLite, one process)")
-    print(_table(small, large))
+    print(_table(small, large, bare))
     print(f"throughput ratio (10,000 / 100): {ratio:.3f} (goal >= {GOAL})")
+    print(f"policy gate, p50 with minus p50 without (state {SMALL_STATE}): {gate_ms:.2f} ms")
     result: dict[str, Any] = {
         "benchmark": "plan",
         "resources_per_plan": RESOURCES_PER_WORKLOAD,
@@ -355,6 +370,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "large_state": LARGE_STATE,
         "small": small.as_dict(),
         "large": large.as_dict(),
+        "small_without_policy": bare.as_dict(),
+        "policy_gate_p50_ms": round(gate_ms, 3),
         "throughput_ratio": round(ratio, 3),
         "goal": GOAL,
         "goal_met": ratio >= GOAL,

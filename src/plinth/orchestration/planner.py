@@ -307,7 +307,7 @@ class Planner:
             session, environment=draft.environment, project=draft.project, names=sorted(wanted)
         )
         for spec in ordered:
-            spec = self._hardened(spec, ordered, claims, workloads)
+            spec = self.harden(spec, ordered, claims, workloads)
             self._plan_resource(draft, spec, current.get(spec.name), sorted(claims[spec.name]))
         for name in workload_names:
             for record in inventory.resources_of(
@@ -319,7 +319,7 @@ class Planner:
                 # line in the plan; only this workload's claim on it goes.
                 self._plan_release(draft, record, ref=name, shown=record.name not in wanted)
 
-    def _hardened(
+    def harden(
         self,
         spec: ResourceSpec,
         ordered: list[ResourceSpec],

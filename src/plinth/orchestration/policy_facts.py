@@ -3,10 +3,16 @@
 ``policy_facts`` fills ``PlanView.extra["policy"]`` for the policy gate;
 ``check_policy_document`` and ``check_exception_document`` are what the planner asks
 when a ``Policy`` or ``PolicyException`` document is planned.
+
+Every plan reads the digests of the ``Policy`` and ``PolicyException`` documents (one
+query) and parses only bodies it has not seen: packs and exceptions are kept by document
+digest, so a changed or new document (a new digest) is read and parsed again, and a
+pack's compiled form in the workers stays keyed by what it compiles.
 """
 
 from __future__ import annotations
 
+import threading
 from datetime import datetime
 from typing import Any
 
@@ -20,7 +26,7 @@ from plinth.capabilities.policy import (
     Pack,
     PolicyEngine,
     PolicyExceptionRule,
-    in_force,
+    newest_packs,
     pack_from_document,
     require_valid,
     require_valid_exception,
@@ -37,20 +43,62 @@ __all__ = [
 ]
 
 
-def _bodies(session: Session, kind: str) -> list[dict[str, Any]]:
-    stmt = select(DocumentRecord.body).where(DocumentRecord.kind == kind)
-    return [dict(b) for b in session.scalars(stmt)]
+_KINDS = ("Policy", "PolicyException")
+_CACHE_LIMIT = 512
+# (kind, digest) -> the body as parsed (a Policy's body, or the exception it declares).
+_PARSED: dict[tuple[str, str], Any] = {}
+_LOCK = threading.Lock()
+
+
+def _parse(kind: str, body: dict[str, Any]) -> Any:
+    return pack_from_document(body) if kind == "Policy" else PolicyExceptionRule.from_document(body)
+
+
+def _documents(session: Session, kinds: tuple[str, ...]) -> dict[str, list[Any]]:
+    """Return each kind's documents, parsed, reading only bodies not seen before."""
+    rows = session.execute(
+        select(DocumentRecord.id, DocumentRecord.kind, DocumentRecord.digest)
+        .where(DocumentRecord.kind.in_(kinds))
+        .order_by(DocumentRecord.id)
+    ).all()
+    with _LOCK:
+        known = {(k, d): _PARSED[(k, d)] for _, k, d in rows if d and (k, d) in _PARSED}
+    missing = [i for i, k, d in rows if (k, d) not in known]
+    bodies: dict[str, dict[str, Any]] = {}
+    if missing:
+        stmt = select(DocumentRecord.id, DocumentRecord.body).where(DocumentRecord.id.in_(missing))
+        bodies = {i: dict(b) for i, b in session.execute(stmt).all()}
+    found: dict[str, list[Any]] = {kind: [] for kind in kinds}
+    for doc_id, kind, doc_digest in rows:
+        if (kind, doc_digest) in known:
+            found[kind].append(known[(kind, doc_digest)])
+            continue
+        parsed = _parse(kind, bodies[doc_id])
+        found[kind].append(parsed)
+        if doc_digest:  # the digest is of the body: the same digest is the same document
+            with _LOCK:
+                if len(_PARSED) >= _CACHE_LIMIT:
+                    _PARSED.clear()
+                _PARSED[(kind, doc_digest)] = parsed
+    return found
+
+
+def _packs(found: list[Any]) -> list[Pack]:
+    return newest_packs(found)
+
+
+def _exceptions(found: list[Any]) -> list[PolicyExceptionRule]:
+    return sorted((e for e in found if e is not None), key=lambda e: e.name)
 
 
 def packs_in_force(session: Session) -> list[Pack]:
     """Return the built-in packs and the newest version of each Policy document."""
-    return in_force(_bodies(session, "Policy"))
+    return _packs(_documents(session, ("Policy",))["Policy"])
 
 
 def exception_rules(session: Session) -> list[PolicyExceptionRule]:
     """Return every stored PolicyException (expired ones too: the gate checks the time)."""
-    found = (PolicyExceptionRule.from_document(b) for b in _bodies(session, "PolicyException"))
-    return sorted((e for e in found if e is not None), key=lambda e: e.name)
+    return _exceptions(_documents(session, ("PolicyException",))["PolicyException"])
 
 
 def _project_labels(session: Session, project: str) -> dict[str, str]:
@@ -64,9 +112,10 @@ def _project_labels(session: Session, project: str) -> dict[str, str]:
 def policy_facts(session: Session, *, environment: str, project: str) -> dict[str, Any]:
     """Return what the policy gate needs beyond the plan (for ``PlanView.extra["policy"]``)."""
     env = identity.get_environment(session, environment)
+    found = _documents(session, _KINDS)
     return {
-        "packs": packs_in_force(session),
-        "exceptions": exception_rules(session),
+        "packs": _packs(found["Policy"]),
+        "exceptions": _exceptions(found["PolicyException"]),
         "environment": {"region": env.region},
         "project": {"labels": _project_labels(session, project)},
     }

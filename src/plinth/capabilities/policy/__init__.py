@@ -24,6 +24,7 @@ from plinth.capabilities.policy.model import Evaluation, Pack, PolicyResult, Tes
 from plinth.capabilities.policy.packs import (
     builtin_packs,
     in_force,
+    newest_packs,
     pack_from_document,
     policy_document_issues,
     require_valid,
@@ -44,6 +45,7 @@ __all__ = [
     "builtin_packs",
     "exception_issues",
     "in_force",
+    "newest_packs",
     "pack_from_document",
     "policy_document_issues",
     "policy_input_for_live",

@@ -115,7 +115,8 @@ class WorkerPool:
 
     def __init__(self, size: int = _POOL_SIZE) -> None:
         self._workers = [_Worker() for _ in range(size)]
-        self._free: queue.Queue[_Worker] = queue.Queue()
+        # Last in, first out: one caller at a time keeps getting the same, warm worker.
+        self._free: queue.LifoQueue[_Worker] = queue.LifoQueue()
         for worker in self._workers:
             self._free.put(worker)
 

@@ -23,6 +23,7 @@ from plinth.core.errors import InvalidInput, Issue, SpecError
 __all__ = [
     "builtin_packs",
     "in_force",
+    "newest_packs",
     "pack_from_document",
     "policy_document_issues",
     "require_valid",
@@ -98,9 +99,13 @@ def policy_document_issues(body: Mapping[str, Any]) -> list[Issue]:
 
 def in_force(documents: Iterable[Mapping[str, Any]]) -> list[Pack]:
     """Return the built-in packs plus the newest version of each Policy document."""
+    return newest_packs(pack_from_document(body) for body in documents)
+
+
+def newest_packs(packs: Iterable[Pack]) -> list[Pack]:
+    """Return the built-in packs plus the newest version of each of ``packs``."""
     newest: dict[str, Pack] = {}
-    for body in documents:
-        pack = pack_from_document(body)
+    for pack in packs:
         try:
             version = parse_version(pack.version)
         except InvalidInput:

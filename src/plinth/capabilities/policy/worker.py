@@ -117,6 +117,58 @@ def _values(impl: Any) -> list[Any] | None:
     return found if isinstance(found, list) else None
 
 
+def _set_input(interpreter: Any, value: Any) -> None:
+    """Give ``interpreter`` JSON data as its input, built node by node in rego-cpp.
+
+    What regopy's ``Interpreter.set_input`` does, for JSON data only: dispatching on the
+    exact type (not on abstract collections) and handing bytes straight to the library
+    makes this several times faster on a plan's input.
+    """
+    from regopy.rego_shared import (
+        rego,
+        rego_free_input,
+        rego_new_input,
+        rego_set_input,
+    )
+
+    handle = rego_new_input()
+
+    def check(code: int) -> None:
+        if code != 0:
+            raise RuntimeError("the input could not be built")
+
+    def add(val: Any) -> None:
+        kind = type(val)
+        if kind is str:
+            check(rego.regoInputString(handle, val.encode()))
+        elif kind is dict:
+            for key, item in val.items():
+                add(key)
+                add(item)
+                check(rego.regoInputObjectItem(handle))
+            check(rego.regoInputObject(handle, len(val)))
+        elif kind is list:
+            for item in val:
+                add(item)
+            check(rego.regoInputArray(handle, len(val)))
+        elif kind is bool:
+            check(rego.regoInputBoolean(handle, val))
+        elif kind is int:
+            check(rego.regoInputInt(handle, val))
+        elif kind is float:
+            check(rego.regoInputFloat(handle, val))
+        elif val is None:
+            check(rego.regoInputNull(handle))
+        else:
+            raise ValueError(f"cannot give a {kind.__name__} to Rego")
+
+    try:
+        add(value)
+        rego_set_input(interpreter._impl, handle)
+    finally:
+        rego_free_input(handle)
+
+
 class _Worker:
     def __init__(self) -> None:
         self.compiled: OrderedDict[str, tuple[Any, Any, list[tuple[str, str]]]] = OrderedDict()
@@ -164,7 +216,7 @@ class _Worker:
         interpreter, bundle, rules = compiled
         if not rules:
             return {"ok": True, "raw": []}
-        interpreter.set_input(request.get("input") or {})
+        _set_input(interpreter, request.get("input") or {})
         values = _values(rego_bundle_query(interpreter._impl, bundle._impl))
         if values is None or len(values) != len(rules):
             # One rule is undefined (a complete rule that did not match, or an error):

@@ -9,12 +9,14 @@ import future.keywords.in
 changing_actions := {"create", "update", "replace", "live"}
 
 # Resources a plan creates or changes (or, for live state, every observed resource).
-changing_in(inp) := {r | some r in inp.resources; r.action in changing_actions}
+# Arrays, not sets: a set of resource objects makes rego-cpp compare whole objects on
+# every insert, which was a third of the pack's evaluation time.
+changing_in(inp) := [r | some r in inp.resources; r.action in changing_actions]
 
 # Resources that run processes (and so have containers and limits).
 process_types := {"service", "job"}
 
-processes_in(inp) := {r | some r in changing_in(inp); r.type in process_types}
+processes_in(inp) := [r | some r in changing_in(inp); r.type in process_types]
 
 # [resource name, container name, image] of every container of a changing process.
 images_in(inp) := {image |

@@ -2,22 +2,41 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Query, Request
 
 from plinth.capabilities.identity.schemas import Actor
+from plinth.core.errors import PlinthError
 from plinth.infrastructure.store.pagination import MAX_LIMIT
 from plinth.orchestration.janitor import page
 from plinth.orchestration.platform import Platform
 
-__all__ = ["ActorDep", "LimitDep", "PlatformDep", "TokenDep", "bearer_token", "paged"]
+__all__ = [
+    "ActorDep",
+    "LimitDep",
+    "PlatformDep",
+    "TokenDep",
+    "bearer_token",
+    "paged",
+    "platform_part",
+]
+
+T = TypeVar("T")
 
 
 def get_platform(request: Request) -> Platform:
     """Return the platform the app was built with."""
     platform: Platform = request.app.state.platform
     return platform
+
+
+def platform_part(request: Request, attribute: str, kind: type[T], *, missing: str) -> T:
+    """Return the platform's optional ``attribute`` (a ``kind``); raise ``missing`` without it."""
+    part = getattr(get_platform(request), attribute, None)
+    if not isinstance(part, kind):
+        raise PlinthError(missing)
+    return part
 
 
 def bearer_token(request: Request) -> str | None:

@@ -7,8 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from plinth.core.errors import PlinthError
-from plinth.experience.api.deps import ActorDep, LimitDep, TokenDep, get_platform, paged
+from plinth.experience.api.deps import ActorDep, LimitDep, TokenDep, paged, platform_part
 from plinth.orchestration.janitor import Janitor
 
 __all__ = ["router"]
@@ -18,10 +17,8 @@ router = APIRouter(prefix="/api/v1", tags=["janitor"])
 
 def get_janitor(request: Request) -> Janitor:
     """Return the platform's janitor (``platform.janitor``)."""
-    janitor = getattr(get_platform(request), "janitor", None)
-    if not isinstance(janitor, Janitor):
-        raise PlinthError("this server runs without the janitor agent")
-    return janitor
+    missing = "this server runs without the janitor agent"
+    return platform_part(request, "janitor", Janitor, missing=missing)
 
 
 JanitorDep = Annotated[Janitor, Depends(get_janitor)]

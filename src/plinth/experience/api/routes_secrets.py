@@ -10,8 +10,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from plinth.core.errors import PlinthError
-from plinth.experience.api.deps import ActorDep, LimitDep, TokenDep, get_platform, paged
+from plinth.experience.api.deps import ActorDep, LimitDep, TokenDep, paged, platform_part
 from plinth.orchestration.secrets_service import SecretsService
 
 __all__ = ["router"]
@@ -21,10 +20,8 @@ router = APIRouter(prefix="/api/v1", tags=["secrets"])
 
 def get_secrets(request: Request) -> SecretsService:
     """Return the platform's secrets facade (``platform.secrets``)."""
-    secrets = getattr(get_platform(request), "secrets", None)
-    if not isinstance(secrets, SecretsService):
-        raise PlinthError("this server runs without platform-generated secrets")
-    return secrets
+    missing = "this server runs without platform-generated secrets"
+    return platform_part(request, "secrets", SecretsService, missing=missing)
 
 
 SecretsDep = Annotated[SecretsService, Depends(get_secrets)]

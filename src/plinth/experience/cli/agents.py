@@ -62,9 +62,7 @@ def list_agents(
       plinth agents list --output json
     """
     data = list_items(state_of(ctx).client(), "/agents", limit=limit, all_pages=all_pages)
-    if output is OutputFormat.table:
-        data = data | {"items": [_row(i) for i in data.get("items") or []]}
-    show_list(data, _COLUMNS, output)
+    show_list(data, _COLUMNS, output, row=_row)
 
 
 @agents_app.command("show")

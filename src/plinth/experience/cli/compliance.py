@@ -22,7 +22,7 @@ from plinth.experience.cli.context import (
     state_of,
 )
 from plinth.experience.cli.output import OutputFormat, out_console, print_data, print_table
-from plinth.experience.cli.read import list_items
+from plinth.experience.cli.read import list_items, show_list
 
 __all__ = ["compliance_app"]
 
@@ -100,11 +100,7 @@ def findings(
     }
     client = state_of(ctx).client()
     data = list_items(client, "/compliance/findings", limit=limit, all_pages=all_pages, **params)
-    if output is not OutputFormat.table:
-        print_data(data, output)
-        return
-    rows = [_row(item) for item in data.get("items") or []]
-    print_table(rows, _FINDING_COLUMNS, empty="No findings.")
+    show_list(data, _FINDING_COLUMNS, output, row=_row, empty="No findings.")
 
 
 @compliance_app.command("ack")

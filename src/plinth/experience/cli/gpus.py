@@ -9,7 +9,7 @@ import typer
 
 from plinth.experience.cli.context import AllOption, LimitOption, OutputOption, guarded, state_of
 from plinth.experience.cli.output import OutputFormat, print_data, print_table
-from plinth.experience.cli.read import list_items
+from plinth.experience.cli.read import list_items, show_list
 
 __all__ = ["gpus_app"]
 
@@ -125,8 +125,5 @@ def queue(
     """
     client = state_of(ctx).client()
     data = list_items(client, "/accelerators/queue", limit=limit, all_pages=all_pages, team=team)
-    if output is not OutputFormat.table:
-        print_data(data, output)
-        return
-    rows = [_wait_row(item) for item in data.get("items") or []]
-    print_table(rows, _WAIT_COLUMNS, empty="Nothing waits for or holds accelerators.")
+    empty = "Nothing waits for or holds accelerators."
+    show_list(data, _WAIT_COLUMNS, output, row=_wait_row, empty=empty)

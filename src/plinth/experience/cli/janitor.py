@@ -17,7 +17,7 @@ from plinth.experience.cli.context import (
     state_of,
 )
 from plinth.experience.cli.output import OutputFormat, out_console, print_data, print_table
-from plinth.experience.cli.read import list_items
+from plinth.experience.cli.read import list_items, show_list
 
 __all__ = ["janitor_app", "rightsize"]
 
@@ -66,6 +66,10 @@ def _candidate_row(item: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _savings_row(item: dict[str, Any]) -> dict[str, Any]:
+    return item | {"savings": f"{item['monthly_savings']} {item['currency']}/month"}
+
+
 @janitor_app.command("scan")
 @guarded
 def scan(
@@ -85,11 +89,7 @@ def scan(
     client = state_of(ctx).client()
     params = {"environment": environment, "project": project}
     data = list_items(client, "/janitor/candidates", limit=limit, all_pages=all_pages, **params)
-    if output is not OutputFormat.table:
-        print_data(data, output)
-        return
-    rows = [_candidate_row(item) for item in data.get("items") or []]
-    print_table(rows, _CANDIDATE_COLUMNS, empty="Nothing to clean up.")
+    show_list(data, _CANDIDATE_COLUMNS, output, row=_candidate_row, empty="Nothing to clean up.")
 
 
 @janitor_app.command("run")
@@ -169,11 +169,5 @@ def rightsize(
     client = state_of(ctx).client()
     params = {"environment": environment, "project": project}
     data = list_items(client, "/rightsizing", limit=limit, all_pages=all_pages, **params)
-    if output is not OutputFormat.table:
-        print_data(data, output)
-        return
-    rows = [
-        item | {"savings": f"{item['monthly_savings']} {item['currency']}/month"}
-        for item in data.get("items") or []
-    ]
-    print_table(rows, _RIGHTSIZE_COLUMNS, empty="No recommendations: requests fit their usage.")
+    empty = "No recommendations: requests fit their usage."
+    show_list(data, _RIGHTSIZE_COLUMNS, output, row=_savings_row, empty=empty)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.text import Text
@@ -13,7 +13,6 @@ from plinth.experience.cli.output import (
     err_console,
     out_console,
     print_data,
-    print_table,
 )
 from plinth.experience.cli.read import list_items, show_list
 
@@ -51,6 +50,10 @@ _MODEL_COLUMNS = (
     "teams",
 )
 TeamOption = Annotated[str | None, typer.Option(help="Only this team.")]
+
+
+def _model_row(item: dict[str, Any]) -> dict[str, Any]:
+    return item | {"teams": ", ".join(item.get("teams") or []) or "-"}
 
 
 @keys_app.command("create")
@@ -150,8 +153,4 @@ def models(
 ) -> None:
     """Served models: provider, prices per 1M tokens, and the teams allowed each."""
     data = list_items(state_of(ctx).client(), "/llm/models", limit=limit, all_pages=all_pages)
-    if output is not OutputFormat.table:
-        print_data(data, output)
-        return
-    rows = [{**m, "teams": ", ".join(m.get("teams") or []) or "-"} for m in data["items"]]
-    print_table(rows, _MODEL_COLUMNS, empty="No models served.")
+    show_list(data, _MODEL_COLUMNS, output, row=_model_row, empty="No models served.")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -69,13 +69,22 @@ def list_items(
     return {"items": items, "next_page_token": None}
 
 
-def show_list(data: Mapping[str, Any], columns: tuple[str, ...], output: OutputFormat) -> None:
-    """Print a list page: a table (with a hint when more pages exist) or raw data."""
+def show_list(
+    data: Mapping[str, Any],
+    columns: tuple[str, ...],
+    output: OutputFormat,
+    *,
+    row: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+    empty: str = "No items.",
+) -> None:
+    """Print a list page: a table of ``row(item)`` (hinting at more pages) or raw data."""
     if output is not OutputFormat.table:
         print_data(data, output)
         return
     items = list(data.get("items") or [])
-    print_table(items, columns or generic_columns(items))
+    if row is not None:
+        items = [row(item) for item in items]
+    print_table(items, columns or generic_columns(items), empty=empty)
     if data.get("next_page_token"):
         err_console().print(Text("More items exist: use --all or a larger --limit.", style="dim"))
 

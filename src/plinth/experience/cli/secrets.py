@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -16,7 +16,7 @@ from plinth.experience.cli.context import (
     state_of,
 )
 from plinth.experience.cli.output import OutputFormat, print_data, print_table
-from plinth.experience.cli.read import list_items
+from plinth.experience.cli.read import list_items, show_list
 
 __all__ = ["secrets_app"]
 
@@ -48,6 +48,10 @@ def _age(seconds: object) -> str:
     return f"{value}s"
 
 
+def _with_age(item: dict[str, Any]) -> dict[str, Any]:
+    return item | {"age": _age(item.get("age_seconds"))}
+
+
 @secrets_app.command("list")
 @guarded
 def list_secrets(
@@ -67,11 +71,7 @@ def list_secrets(
     client = state_of(ctx).client()
     params = {"environment": environment, "project": project}
     data = list_items(client, "/secrets", limit=limit, all_pages=all_pages, **params)
-    if output is not OutputFormat.table:
-        print_data(data, output)
-        return
-    rows = [item | {"age": _age(item.get("age_seconds"))} for item in data.get("items") or []]
-    print_table(rows, _COLUMNS, empty="No secrets.")
+    show_list(data, _COLUMNS, output, row=_with_age, empty="No secrets.")
 
 
 @secrets_app.command("rotate")
@@ -94,4 +94,4 @@ def rotate(
     if output is not OutputFormat.table:
         print_data(result, output)
         return
-    print_table([result | {"age": _age(result.get("age_seconds"))}], _COLUMNS)
+    print_table([_with_age(result)], _COLUMNS)

@@ -18,10 +18,6 @@ drains the queue. Only a process killed outright loses the requests still queued
 
 from __future__ import annotations
 
-import logging
-import queue
-import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -33,12 +29,12 @@ from sqlalchemy.orm import Session
 
 from plinth.capabilities.audit import service as audit
 from plinth.capabilities.finops import metering
+from plinth.core.batch_writer import BatchWriter
 from plinth.infrastructure.store.db import Database
 from plinth.orchestration.llm_gateway.models import LlmRequest, LlmSpend
 
 __all__ = ["Inference", "LlmWriter"]
 
-log = logging.getLogger(__name__)
 NANO = Decimal("0.000000001")
 _REQUESTS = cast(Table, LlmRequest.__table__)
 _SPEND = cast(Table, LlmSpend.__table__)
@@ -210,8 +206,12 @@ def _apply(session: Session, items: list[Inference], now: datetime) -> None:
             conn.execute(insert(_SPEND), values)
 
 
-class LlmWriter:
+class LlmWriter(BatchWriter[Inference]):
     """Records finished requests in order, many per transaction, on one thread."""
+
+    thread_name = "plinth-llm"
+    label = "the LLM gateway's writer"
+    sleep_linger = True
 
     def __init__(
         self,
@@ -223,84 +223,14 @@ class LlmWriter:
         max_batch: int = 500,
         linger_s: float = 0.02,
     ) -> None:
+        super().__init__(max_pending=max_pending, max_batch=max_batch, linger_s=linger_s)
         self.db, self.on_committed, self.now = db, on_committed, now
-        self.max_batch, self.linger_s = max_batch, linger_s
-        self._queue: queue.Queue[Inference | None] = queue.Queue(maxsize=max_pending)
-        self._thread: threading.Thread | None = None
-        self._lock = threading.Lock()
-        self._closing = False
 
-    def start(self) -> None:
-        """Start the writer thread (idempotent)."""
-        with self._lock:
-            if self._thread is None or not self._thread.is_alive():
-                self._closing = False
-                self._thread = threading.Thread(target=self._run, name="plinth-llm", daemon=True)
-                self._thread.start()
+    def write_batch(self, items: list[Inference]) -> None:
+        """Record ``items`` in one transaction."""
+        with self.db.transaction() as session:
+            _apply(session, items, self.now())
 
-    def submit(self, item: Inference) -> None:
-        """Queue a request's record; without a running thread, write it now."""
-        if self._thread is None or not self._thread.is_alive():
-            self._commit([item])
-            return
-        self._queue.put(item)
-
-    def flush(self) -> None:
-        """Wait until everything submitted so far is committed."""
-        if self._thread is not None and self._thread.is_alive():
-            self._queue.join()
-
-    def close(self) -> None:
-        """Drain the queue, commit everything and stop the thread."""
-        with self._lock:
-            thread, self._closing = self._thread, True
-        if thread is None:
-            return
-        self._queue.put(None)
-        thread.join()
-        with self._lock:
-            self._thread = None
-
-    def _take(self) -> tuple[list[Inference], int, bool]:
-        first = self._queue.get()
-        items = [] if first is None else [first]
-        taken, stop = 1, first is None
-        if not stop:
-            time.sleep(self.linger_s)  # let more arrive: one wake-up and one commit for all
-        while len(items) < self.max_batch and not stop:
-            try:
-                item = self._queue.get_nowait()
-            except queue.Empty:
-                break
-            taken += 1
-            if item is None:
-                stop = True
-            else:
-                items.append(item)
-        return items, taken, stop
-
-    def _run(self) -> None:
-        while True:
-            items, taken, stop = self._take()
-            self._commit(items)
-            for _ in range(taken):
-                self._queue.task_done()
-            if stop:
-                return
-
-    def _commit(self, items: list[Inference]) -> None:
-        delay = 0.05
-        while items:
-            try:
-                with self.db.transaction() as session:
-                    _apply(session, items, self.now())
-            except Exception:
-                log.exception("the LLM gateway could not write %d records; retrying", len(items))
-                if self._closing and delay > 5.0:
-                    log.error("giving up on %d LLM gateway records at shutdown", len(items))
-                    return
-                time.sleep(delay)
-                delay = min(delay * 2, 10.0)
-                continue
-            self.on_committed(items)
-            return
+    def committed(self, items: list[Inference]) -> None:
+        """Hand the committed ``items`` to ``on_committed``."""
+        self.on_committed(items)

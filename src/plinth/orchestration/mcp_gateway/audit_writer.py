@@ -18,10 +18,6 @@ submitted so far is committed.
 
 from __future__ import annotations
 
-import logging
-import queue
-import threading
-import time
 from collections.abc import Callable
 from datetime import date, datetime
 from decimal import Decimal
@@ -31,13 +27,12 @@ from sqlalchemy import Table, bindparam, insert, update
 from sqlalchemy.orm import Session
 
 from plinth.capabilities.audit import service as audit
+from plinth.core.batch_writer import BatchWriter
 from plinth.infrastructure.store.db import Database
 from plinth.orchestration.mcp_gateway.limits import UsageDelta
 from plinth.orchestration.mcp_gateway.models import GatewayUsage
 
 __all__ = ["AuditWriter", "Job", "record_job"]
-
-log = logging.getLogger(__name__)
 
 # An audit record, a usage count, or any other work to do in the writer's transaction.
 Job = audit.Entry | UsageDelta | Callable[[Session], None]
@@ -83,8 +78,11 @@ _ADD_USAGE = (
 _NEW_USAGE = insert(_USAGE)
 
 
-class AuditWriter:
+class AuditWriter(BatchWriter[Job]):
     """Applies jobs (audit appends, usage counters) in submission order on one thread."""
+
+    thread_name = "plinth-gateway-audit"
+    label = "the gateway's audit writer"
 
     def __init__(
         self,
@@ -94,88 +92,14 @@ class AuditWriter:
         max_batch: int = 500,
         linger_s: float = 0.05,
     ) -> None:
+        super().__init__(max_pending=max_pending, max_batch=max_batch, linger_s=linger_s)
         self.db = db
-        self.max_batch = max_batch
-        self.linger_s = linger_s
-        self._queue: queue.Queue[Job | None] = queue.Queue(maxsize=max_pending)
-        self._thread: threading.Thread | None = None
-        self._lock = threading.Lock()
-        self._closing = False
-        self._taken = 0
 
-    def start(self) -> None:
-        """Start the writer thread (idempotent)."""
-        with self._lock:
-            if self._thread is None or not self._thread.is_alive():
-                self._closing = False
-                self._thread = threading.Thread(
-                    target=self._run, name="plinth-gateway-audit", daemon=True
-                )
-                self._thread.start()
+    def write_batch(self, items: list[Job]) -> None:
+        """Apply ``items`` in one transaction."""
+        with self.db.transaction() as session:
+            _apply(session, items)
 
-    def submit(self, job: Job) -> None:
-        """Queue a job; blocks while the queue is full. Without a thread, runs it now."""
-        if self._thread is None or not self._thread.is_alive():
-            with self.db.transaction() as session:
-                _apply(session, [job])
-            return
-        self._queue.put(job)
-
-    def flush(self) -> None:
-        """Wait until every job submitted so far is committed."""
-        if self._thread is not None and self._thread.is_alive():
-            self._queue.join()
-
-    def close(self) -> None:
-        """Drain the queue, commit everything and stop the thread."""
-        with self._lock:
-            thread, self._closing = self._thread, True
-        if thread is None:
-            return
-        self._queue.put(None)
-        thread.join()
-        with self._lock:
-            self._thread = None
-
-    def _take(self) -> tuple[list[Job], bool]:
-        first = self._queue.get()
-        jobs: list[Job] = [] if first is None else [first]
-        stop = first is None
-        taken = 1
-        deadline = time.monotonic() + self.linger_s
-        while len(jobs) < self.max_batch and not stop:
-            try:
-                job = self._queue.get(timeout=max(0.0, deadline - time.monotonic()))
-            except queue.Empty:
-                break
-            taken += 1
-            if job is None:
-                stop = True
-            else:
-                jobs.append(job)
-        self._taken = taken
-        return jobs, stop
-
-    def _run(self) -> None:
-        while True:
-            jobs, stop = self._take()
-            self._commit(jobs)
-            for _ in range(self._taken):
-                self._queue.task_done()
-            if stop:
-                return
-
-    def _commit(self, jobs: list[Job]) -> None:
-        delay = 0.05
-        while jobs:
-            try:
-                with self.db.transaction() as session:
-                    _apply(session, jobs)
-                return
-            except Exception:
-                log.exception("the gateway could not write %d audit records; retrying", len(jobs))
-                if self._closing and delay > 5.0:
-                    log.error("giving up on %d audit records at shutdown", len(jobs))
-                    return
-                time.sleep(delay)
-                delay = min(delay * 2, 10.0)
+    def write_inline(self, item: Job) -> None:
+        """Apply one job now, once: a failure reaches the caller."""
+        self.write_batch([item])

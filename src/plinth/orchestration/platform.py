@@ -7,7 +7,7 @@ calls these methods and nothing else. Each method owns one transaction.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -449,6 +449,19 @@ class Platform:
         with self.db.read() as session:
             page = audit.list_records(session, limit=limit, page_token=page_token)
             return Listing([audit.record_as_dict(r) for r in page.items], page.next_page_token)
+
+    def recent_audit(
+        self, *, count: int, actions: Sequence[str] | None = None
+    ) -> list[dict[str, Any]]:
+        """Return the newest ``count`` audit records (only these actions), newest first."""
+        with self.db.read() as session:
+            records = audit.newest_records(session, count=count, actions=actions)
+            return [audit.record_as_dict(r) for r in records]
+
+    def actor(self, name: str) -> Actor:
+        """Return the user or agent called ``name`` (NotFound when there is none)."""
+        with self.db.read() as session:
+            return identity.actor_by_name(session, name)
 
     def audit_verify(self) -> dict[str, Any]:
         """Walk the audit chain and report the first broken record."""

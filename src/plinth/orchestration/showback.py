@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from plinth.capabilities.finops import anomalies, ledger, metering
 from plinth.capabilities.finops.anomalies import AnomalyRule
 from plinth.capabilities.finops.attribution import OwnerCache
+from plinth.capabilities.finops.budgets import Budget, list_budgets
 from plinth.capabilities.finops.metering import UsageSample
 from plinth.capabilities.finops.pricebook import PriceBook, current_pricebook
 from plinth.capabilities.finops.windows import parse_duration, parse_window
@@ -132,6 +133,11 @@ class Costing:
             rows = anomalies.list_anomalies(session, window=span, team=team)
             items = [anomalies.anomaly_as_dict(r) for r in rows]
         return {"items": items, "window": span.as_dict(), "rule": self._rule()}
+
+    def budgets(self) -> list[Budget]:
+        """Return every budget in force (its scope, period, amount and thresholds)."""
+        with self.db.read() as session:
+            return list_budgets(session)
 
     def scan(self, actor: Actor | None = None, *, days: int = 1) -> dict[str, Any]:
         """Look for anomalies in the last ``days`` days now; record and return the new ones."""

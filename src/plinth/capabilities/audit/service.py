@@ -34,6 +34,7 @@ __all__ = [
     "get_record",
     "list_records",
     "lock_chain",
+    "newest_records",
     "record_as_dict",
     "redact",
     "verify",
@@ -276,6 +277,16 @@ def list_records(session: Session, *, limit: int, page_token: str | None) -> Pag
     return paginate(
         session, select(AuditRecord), AuditRecord.seq, limit=limit, page_token=page_token
     )
+
+
+def newest_records(
+    session: Session, *, count: int, actions: Sequence[str] | None = None
+) -> list[AuditRecord]:
+    """Return the newest ``count`` records (only these actions when given), newest first."""
+    query = select(AuditRecord).order_by(AuditRecord.seq.desc()).limit(count)
+    if actions is not None:
+        query = query.where(AuditRecord.action.in_(list(actions)))
+    return list(session.scalars(query))
 
 
 def record_as_dict(record: AuditRecord) -> dict[str, Any]:

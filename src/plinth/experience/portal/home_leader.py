@@ -8,7 +8,6 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 
-from plinth.capabilities.finops.budgets import list_budgets
 from plinth.capabilities.identity.schemas import Actor
 from plinth.experience.portal.access import require_view
 from plinth.experience.portal.cache import TtlCache
@@ -30,8 +29,7 @@ def _month_start(now: datetime) -> datetime:
 
 def _burn_down(platform: Platform, actor: Actor, now: datetime) -> list[Chart]:
     """Return one chart per monthly budget: cumulative spend this month against the amount."""
-    with platform.db.read() as session:
-        budgets = [b for b in list_budgets(session) if b.period.months == 1]
+    budgets = [b for b in platform.costing.budgets() if b.period.months == 1]
     start = _month_start(now)
     days = calendar.monthrange(now.year, now.month)[1]
     charts = []

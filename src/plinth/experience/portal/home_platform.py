@@ -14,7 +14,6 @@ from starlette.responses import RedirectResponse
 from plinth.experience.portal.access import require_view
 from plinth.experience.portal.cache import TtlCache
 from plinth.experience.portal.dora_panel import dora_context
-from plinth.experience.portal.records import newest_records
 from plinth.experience.portal.web import PortalRoute, checked_form, portal_of, render, viewer
 from plinth.orchestration.platform import Platform
 
@@ -60,7 +59,7 @@ def _providers(platform: Platform, resources: list[dict[str, Any]]) -> list[dict
 
 def denied_decisions(platform: Platform, *, count: int = 10) -> list[dict[str, Any]]:
     """Return the newest plans a gate denied, from the audit chain's decisions."""
-    decisions = newest_records(platform, count=500, actions=["plan.decision"])
+    decisions = platform.recent_audit(count=500, actions=["plan.decision"])
     denied = [r for r in decisions if (r["data"] or {}).get("decision") == "deny"]
     return [
         {

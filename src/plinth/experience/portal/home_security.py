@@ -8,7 +8,6 @@ from fastapi import APIRouter, Request, Response
 
 from plinth.capabilities.identity.schemas import Actor
 from plinth.experience.portal.access import require_view
-from plinth.experience.portal.records import newest_records
 from plinth.experience.portal.security_panels import (
     exceptions_of,
     findings_context,
@@ -56,7 +55,7 @@ def agent_requests(records: list[dict[str, Any]], agents: set[str]) -> list[dict
 
 def security_context(platform: Platform, actor: Actor, *, verify: bool) -> dict[str, Any]:
     """Return what the security view shows (``verify``: walk the whole audit chain now)."""
-    records = newest_records(platform, count=300)
+    records = platform.recent_audit(count=300)
     agents = {a["name"] for a in platform.agents.page(limit=200, page_token=None)[0]}
     agents.add("janitor")
     return {

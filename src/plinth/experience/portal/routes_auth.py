@@ -5,7 +5,6 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 from starlette.responses import RedirectResponse
 
-from plinth.capabilities.identity import service as identity
 from plinth.core.errors import Forbidden, InvalidInput, NotFound, Unauthenticated
 from plinth.experience.portal.access import VIEWS, allowed_views, home_view
 from plinth.experience.portal.session import PortalSession
@@ -85,8 +84,7 @@ async def login_demo(request: Request) -> Response:
         raise InvalidInput(f"{name!r} is not a demo user")
     platform = portal_of(request).platform
     try:
-        with platform.db.read() as db:
-            identity.actor_by_name(db, name)
+        platform.actor(name)
     except NotFound:
         return _login_page(request, error=f"demo user {name!r} is not in this store", status=404)
     set_session(request, session_of(request).signed_in(name))

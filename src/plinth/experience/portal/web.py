@@ -17,7 +17,6 @@ from starlette.datastructures import FormData
 from starlette.responses import HTMLResponse, RedirectResponse
 
 from plinth import __version__
-from plinth.capabilities.identity import service as identity
 from plinth.capabilities.identity.schemas import Actor
 from plinth.core.errors import Forbidden, NotFound, PlinthError
 from plinth.experience.portal.access import allowed_views
@@ -111,8 +110,7 @@ def viewer(request: Request) -> Viewer:
         raise LoginRequired
     platform = portal_of(request).platform
     try:
-        with platform.db.read() as db:
-            actor = identity.actor_by_name(db, session.user)
+        actor = platform.actor(session.user)
     except NotFound:
         raise LoginRequired from None
     if actor.kind != "human":

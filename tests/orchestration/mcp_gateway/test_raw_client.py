@@ -15,7 +15,7 @@ import uvicorn
 from mcp.server.context import ServerRequestContext
 from mcp.server.lowlevel.server import Server
 
-from plinth.orchestration.mcp_gateway.http11 import usable
+from plinth.infrastructure.http11 import usable
 from plinth.orchestration.mcp_gateway.raw_client import (
     RawToolClient,
     UpstreamRpcError,

@@ -11,19 +11,16 @@ closes its connection. ``Streamed`` is also what the ``httpx`` fallback is adapt
 from __future__ import annotations
 
 import asyncio
-import ssl
-import time
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Protocol
-from urllib.parse import urlsplit
 
 import httpx
 
-__all__ = ["HttpxStreamed", "LeanStreams", "Streamed"]
+from plinth.infrastructure.http11 import Connection, OriginPool, read_head
 
-_MAX_HEAD = 65536
+__all__ = ["HttpxStreamed", "LeanStreams", "Streamed"]
 
 
 class Streamed(Protocol):
@@ -57,15 +54,8 @@ class HttpxStreamed:
 
 
 @dataclass
-class _Connection:
-    reader: asyncio.StreamReader
-    writer: asyncio.StreamWriter
-    idle_since: float = 0.0
-
-
-@dataclass
 class _LeanStreamed:
-    conn: _Connection
+    conn: Connection
     headers: dict[str, str]
     timeout_s: float
     status: int = 0
@@ -134,72 +124,32 @@ class LeanStreams:
         keepalive_s: float = 4.0,
         max_idle: int = 256,
     ) -> None:
-        parts = urlsplit(url)
-        self.host, self.tls = parts.hostname or "", parts.scheme == "https"
-        self.port = parts.port or (443 if self.tls else 80)
-        target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        default = self.port == (443 if self.tls else 80)
-        lines = [f"POST {target} HTTP/1.1", f"Host: {host if default else f'{host}:{self.port}'}"]
+        self.pool = OriginPool(url, timeout_s=timeout_s, keepalive_s=keepalive_s, max_idle=max_idle)
+        self.timeout_s = timeout_s
+        lines = [f"POST {self.pool.target} HTTP/1.1", f"Host: {self.pool.authority}"]
         lines += ["User-Agent: plinth-gateway", *(f"{k}: {v}" for k, v in headers.items())]
         self._head = "\r\n".join(lines)
-        self.timeout_s, self.keepalive_s, self.max_idle = timeout_s, keepalive_s, max_idle
-        self._idle: list[_Connection] = []
-        self._ssl = ssl.create_default_context() if self.tls else None
-
-    def _take(self) -> _Connection | None:
-        now = time.monotonic()
-        while self._idle:
-            conn = self._idle.pop()
-            if now - conn.idle_since < self.keepalive_s and not conn.reader.at_eof():
-                return conn
-            conn.writer.close()
-        return None
-
-    async def _connect(self) -> _Connection:
-        async with asyncio.timeout(self.timeout_s):
-            reader, writer = await asyncio.open_connection(
-                self.host, self.port, ssl=self._ssl, server_hostname=self.host if self.tls else None
-            )
-        return _Connection(reader, writer)
 
     @asynccontextmanager
     async def post(self, body: bytes) -> AsyncIterator[Streamed]:
         """Send a POST and yield its response, whose body is read by the caller."""
-        conn = self._take() or await self._connect()
+        conn = await self.pool.take()
         try:
             async with asyncio.timeout(self.timeout_s):
                 conn.writer.write(
                     f"{self._head}\r\nContent-Length: {len(body)}\r\n\r\n".encode("latin-1") + body
                 )
-                raw = await conn.reader.readuntil(b"\r\n\r\n")
-            if len(raw) > _MAX_HEAD:
-                raise ValueError("response head too large")
-            status_line, *header_lines = raw.decode("latin-1").split("\r\n")
-            version, status, *_ = status_line.split(" ", 2)
-            headers = {}
-            for line in header_lines:
-                if line:
-                    name, _, value = line.partition(":")
-                    headers[name.strip().lower()] = value.strip()
-            response = _LeanStreamed(conn, headers, self.timeout_s, status=int(status))
-            response.reusable = (
-                version == "HTTP/1.1" and headers.get("connection", "").lower() != "close"
-            )
+                status, headers, reusable = await read_head(conn.reader)
+            response = _LeanStreamed(conn, headers, self.timeout_s, status=status)
+            response.reusable = reusable
         except BaseException:
             conn.writer.close()
             raise
         try:
             yield response
         finally:
-            if response.done and response.reusable and len(self._idle) < self.max_idle:
-                conn.idle_since = time.monotonic()
-                self._idle.append(conn)
-            else:
-                conn.writer.close()
+            self.pool.give_back(conn, reusable=response.done and response.reusable)
 
     async def aclose(self) -> None:
         """Close every idle connection."""
-        idle, self._idle = self._idle, []
-        for conn in idle:
-            conn.writer.close()
+        await self.pool.aclose()

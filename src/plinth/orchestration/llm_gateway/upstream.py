@@ -20,10 +20,10 @@ from typing import Any
 
 import httpx
 
+from plinth.infrastructure.http11 import HttpResponse, LeanHttp, usable
 from plinth.orchestration.llm_gateway.config import Provider
 from plinth.orchestration.llm_gateway.errors import LlmError
 from plinth.orchestration.llm_gateway.sse import HttpxStreamed, LeanStreams, Streamed
-from plinth.orchestration.mcp_gateway.http11 import HttpResponse, LeanHttp, usable
 
 __all__ = ["TRANSPORT_ERRORS", "Upstreams", "unavailable", "upstream_error"]
 

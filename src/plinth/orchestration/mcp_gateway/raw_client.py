@@ -27,7 +27,7 @@ from typing import Any
 import anyio
 import httpx2
 
-from plinth.orchestration.mcp_gateway.http11 import HttpResponse, LeanHttp, usable
+from plinth.infrastructure.http11 import HttpResponse, LeanHttp, usable
 
 __all__ = ["PROTOCOL_VERSION", "RawToolClient", "UpstreamRpcError", "UpstreamTransportError"]
 

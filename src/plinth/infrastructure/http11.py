@@ -1,6 +1,8 @@
 """A small HTTP/1.1 client for one upstream URL: kept-alive connections, nothing else.
 
-The gateway sends every ``tools/call`` to an HTTP upstream as one POST. A general HTTP
+The MCP gateway sends every ``tools/call`` to an HTTP upstream as one POST, and the
+LLM gateway its requests to an OpenAI-compatible upstream (streams read through
+``OriginPool`` and ``read_head`` by ``llm_gateway.sse``). A general HTTP
 client spends more Python per request than the upstream needs to answer, so this one
 does only what that exchange needs: a pool of idle connections to one origin (plain
 TCP, or TLS with the default certificate checks), a request with a ``Content-Length``,
@@ -20,7 +22,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-__all__ = ["HttpResponse", "LeanHttp", "usable"]
+__all__ = ["Connection", "HttpResponse", "LeanHttp", "OriginPool", "read_head", "usable"]
 
 _MAX_HEAD = 65536
 
@@ -46,10 +48,73 @@ class HttpResponse:
 
 
 @dataclass
-class _Connection:
+class Connection:
+    """One kept-alive connection and when it went idle."""
+
     reader: asyncio.StreamReader
     writer: asyncio.StreamWriter
     idle_since: float = 0.0
+
+
+class OriginPool:
+    """Idle kept-alive connections to the origin of one URL (plain TCP or TLS)."""
+
+    def __init__(self, url: str, *, timeout_s: float, keepalive_s: float, max_idle: int) -> None:
+        parts = urlsplit(url)
+        self.host = parts.hostname or ""
+        self.tls = parts.scheme == "https"
+        self.port = parts.port or (443 if self.tls else 80)
+        self.target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        default_port = self.port == (443 if self.tls else 80)
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        self.authority = host if default_port else f"{host}:{self.port}"
+        self.timeout_s, self.keepalive_s, self.max_idle = timeout_s, keepalive_s, max_idle
+        self._idle: list[Connection] = []
+        self._ssl = ssl.create_default_context() if self.tls else None
+
+    async def take(self) -> Connection:
+        """Return an idle connection still fit for use, or a new one."""
+        now = time.monotonic()
+        while self._idle:
+            conn = self._idle.pop()
+            if now - conn.idle_since < self.keepalive_s and not conn.reader.at_eof():
+                return conn
+            conn.writer.close()
+        async with asyncio.timeout(self.timeout_s):
+            reader, writer = await asyncio.open_connection(
+                self.host, self.port, ssl=self._ssl, server_hostname=self.host if self.tls else None
+            )
+        return Connection(reader, writer)
+
+    def give_back(self, conn: Connection, *, reusable: bool) -> None:
+        """Keep ``conn`` for the next request when it may be reused and there is room."""
+        if reusable and len(self._idle) < self.max_idle:
+            conn.idle_since = time.monotonic()
+            self._idle.append(conn)
+        else:
+            conn.writer.close()
+
+    async def aclose(self) -> None:
+        """Close every idle connection."""
+        idle, self._idle = self._idle, []
+        for conn in idle:
+            conn.writer.close()
+
+
+async def read_head(reader: asyncio.StreamReader) -> tuple[int, dict[str, str], bool]:
+    """Read a response head; return its status, headers (lower-case names), keep-alive."""
+    raw = await reader.readuntil(b"\r\n\r\n")
+    if len(raw) > _MAX_HEAD:
+        raise ValueError("response head too large")
+    status_line, *header_lines = raw.decode("latin-1").split("\r\n")
+    version, status, *_ = status_line.split(" ", 2)
+    headers: dict[str, str] = {}
+    for line in header_lines:
+        if line:
+            name, _, value = line.partition(":")
+            headers[name.strip().lower()] = value.strip()
+    reusable = version == "HTTP/1.1" and headers.get("connection", "").lower() != "close"
+    return int(status), headers, reusable
 
 
 class LeanHttp:
@@ -64,30 +129,19 @@ class LeanHttp:
         keepalive_s: float = 4.0,
         max_idle: int = 64,
     ) -> None:
-        parts = urlsplit(url)
-        self.host = parts.hostname or ""
-        self.tls = parts.scheme == "https"
-        self.port = parts.port or (443 if self.tls else 80)
-        self.target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-        default_port = self.port == (443 if self.tls else 80)
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        authority = host if default_port else f"{host}:{self.port}"
-        self._head = {"Host": authority, "User-Agent": "plinth-gateway", **headers}
+        self.pool = OriginPool(url, timeout_s=timeout_s, keepalive_s=keepalive_s, max_idle=max_idle)
         self.timeout_s = timeout_s
-        self.keepalive_s = keepalive_s
-        self.max_idle = max_idle
-        self._idle: list[_Connection] = []
-        self._ssl = ssl.create_default_context() if self.tls else None
+        self._head = {"Host": self.pool.authority, "User-Agent": "plinth-gateway", **headers}
 
     async def request(
         self, method: str, *, body: bytes = b"", headers: Mapping[str, str] | None = None
     ) -> HttpResponse:
         """Send one request and return the whole response."""
-        lines = [f"{method} {self.target} HTTP/1.1"]
+        lines = [f"{method} {self.pool.target} HTTP/1.1"]
         lines += [f"{k}: {v}" for k, v in {**self._head, **(headers or {})}.items()]
         lines.append(f"Content-Length: {len(body)}")
         data = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
-        conn = self._take() or await self._connect()
+        conn = await self.pool.take()
         try:
             async with asyncio.timeout(self.timeout_s):
                 conn.writer.write(data)
@@ -95,50 +149,17 @@ class LeanHttp:
         except BaseException:
             conn.writer.close()
             raise
-        if reusable and len(self._idle) < self.max_idle:
-            conn.idle_since = time.monotonic()
-            self._idle.append(conn)
-        else:
-            conn.writer.close()
+        self.pool.give_back(conn, reusable=reusable)
         return response
-
-    def _take(self) -> _Connection | None:
-        now = time.monotonic()
-        while self._idle:
-            conn = self._idle.pop()
-            if now - conn.idle_since < self.keepalive_s and not conn.reader.at_eof():
-                return conn
-            conn.writer.close()
-        return None
-
-    async def _connect(self) -> _Connection:
-        async with asyncio.timeout(self.timeout_s):
-            reader, writer = await asyncio.open_connection(
-                self.host, self.port, ssl=self._ssl, server_hostname=self.host if self.tls else None
-            )
-        return _Connection(reader, writer)
 
     async def aclose(self) -> None:
         """Close every idle connection."""
-        idle, self._idle = self._idle, []
-        for conn in idle:
-            conn.writer.close()
+        await self.pool.aclose()
 
 
 async def _read_response(reader: asyncio.StreamReader, *, head: bool) -> tuple[HttpResponse, bool]:
     """Read one response; return it and whether the connection may be reused."""
-    raw = await reader.readuntil(b"\r\n\r\n")
-    if len(raw) > _MAX_HEAD:
-        raise ValueError("response head too large")
-    status_line, *header_lines = raw.decode("latin-1").split("\r\n")
-    version, status, *_ = status_line.split(" ", 2)
-    headers: dict[str, str] = {}
-    for line in header_lines:
-        if line:
-            name, _, value = line.partition(":")
-            headers[name.strip().lower()] = value.strip()
-    code = int(status)
-    reusable = version == "HTTP/1.1" and headers.get("connection", "").lower() != "close"
+    code, headers, reusable = await read_head(reader)
     if head or code in (204, 304) or 100 <= code < 200:
         body = b""
     elif "chunked" in headers.get("transfer-encoding", "").lower():

@@ -51,6 +51,7 @@ from plinth.orchestration.metering import MeteringLoop
 from plinth.orchestration.planner import Planner
 from plinth.orchestration.plans import PlanRequest
 from plinth.orchestration.policy_service import PolicyService
+from plinth.orchestration.readiness import ai_readiness
 from plinth.orchestration.reconciler import Reconciler
 from plinth.orchestration.secrets_service import SecretsService
 from plinth.orchestration.seed import seed_demo, seed_finops, seed_templates
@@ -462,6 +463,10 @@ class Platform:
         """Return the user or agent called ``name`` (NotFound when there is none)."""
         with self.db.read() as session:
             return identity.actor_by_name(session, name)
+
+    def ai_readiness(self, *, days: int = 30) -> dict[str, Any]:
+        """Return the AI readiness indicators (see ``orchestration.readiness``)."""
+        return ai_readiness(self, days=days)
 
     def audit_verify(self) -> dict[str, Any]:
         """Walk the audit chain and report the first broken record."""

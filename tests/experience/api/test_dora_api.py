@@ -1,4 +1,4 @@
-"""GET /dora, GET /dora/series and POST /dora/commits, in process over a real platform."""
+"""GET /dora, /dora/series, /readiness and POST /dora/commits, over a real platform."""
 
 from __future__ import annotations
 
@@ -92,3 +92,26 @@ def test_bad_input_and_no_token(world: World, client: TestClient) -> None:
     assert hostile.status_code in (400, 422)
     empty = client.get("/api/v1/dora", params={"environment": "prod"}, headers=lee).json()
     assert empty["deployment_frequency"]["deployments"] == 0
+
+
+def test_ai_readiness_counts_what_the_platform_holds(world: World, client: TestClient) -> None:
+    lee = auth(world, "lee")
+    assert client.get("/api/v1/readiness").status_code == 401
+    assert client.get("/api/v1/readiness", params={"days": 0}, headers=lee).status_code == 422
+    found = client.get("/api/v1/readiness", headers=lee).json()
+    for key in ("teams_with_accelerator_quota", "model_versions_signed", "agents_with_envelope"):
+        item = found[key]
+        assert 0 <= item["count"] <= item["total"]
+        expected = round(item["count"] / item["total"], 4) if item["total"] else None
+        assert item["share"] == expected
+    # The demo organisation: three teams, the lab pool's quotas, deploy-bot's envelope.
+    assert found["teams_with_accelerator_quota"]["total"] == 3
+    assert found["teams_with_accelerator_quota"]["count"] >= 1
+    assert found["agents_with_envelope"] == {"count": 1, "total": 1, "share": 1.0}
+    assert found["gateway_inference"] == {
+        "days": 30,
+        "requests": 0,
+        "blocked": 0,
+        "redactions": 0,
+        "refused": 0,
+    }

@@ -278,6 +278,14 @@ def audit_verify(platform: PlatformDep, actor: ActorDep) -> dict[str, Any]:
     return platform.audit_verify()
 
 
+@router.get("/readiness")
+def readiness(
+    platform: PlatformDep, actor: ActorDep, days: Annotated[int, Query(ge=1, le=366)] = 30
+) -> dict[str, Any]:
+    """AI readiness: accelerator quotas, signed models, agent envelopes, gateway inference."""
+    return platform.ai_readiness(days=days)
+
+
 @router.get("/templates")
 def list_templates(platform: PlatformDep, actor: ActorDep) -> dict[str, Any]:
     """Golden-path templates and their versions."""

@@ -13,9 +13,8 @@ from plinth.experience.portal.access import require_view
 from plinth.experience.portal.cache import TtlCache
 from plinth.experience.portal.charts import Chart, bar_chart, line_chart
 from plinth.experience.portal.dora_panel import dora_context, dora_trend
-from plinth.experience.portal.org import money, org_of
+from plinth.experience.portal.org import money
 from plinth.experience.portal.web import PortalRoute, portal_of, render, viewer
-from plinth.orchestration import model_registry
 from plinth.orchestration.platform import Platform
 
 __all__ = ["leader_context", "router"]
@@ -88,45 +87,26 @@ def _savings(platform: Platform) -> list[dict[str, Any]]:
 
 
 def _readiness(platform: Platform) -> list[tuple[str, str, str]]:
-    teams = org_of(platform).teams
-    with_quota = {q["team"] for p in platform.gpus.pools() for q in p["queues"] if q["nominal"]}
-    agents, _ = platform.agents.page(limit=200, page_token=None)
-    enveloped = [a for a in agents if a.get("autonomy")]
-    models = model_registry.list_models(platform.db, limit=200)["items"]
-    versions = [
-        v for m in models for v in model_registry.show_model(platform.db, m["name"])["versions"]
-    ]
-    signed = [v for v in versions if v["signed"]]
-
-    def share(part: int, whole: int) -> str:
-        return f"{part / whole:.0%}" if whole else "-"
-
+    """Return the AI readiness rows (name, share, detail) from ``platform.ai_readiness``."""
+    found = platform.ai_readiness()
     rows = [
-        (
-            "Teams with accelerator quota",
-            share(len(with_quota & set(teams)), len(teams)),
-            f"{len(with_quota & set(teams))} of {len(teams)}",
-        ),
-        (
-            "Model versions signed",
-            share(len(signed), len(versions)),
-            f"{len(signed)} of {len(versions)}",
-        ),
-        (
-            "Agents with a declared envelope",
-            share(len(enveloped), len(agents)),
-            f"{len(enveloped)} of {len(agents)}",
-        ),
+        (title, f"{item['share']:.0%}" if item["share"] is not None else "-", item)
+        for title, item in (
+            ("Teams with accelerator quota", found["teams_with_accelerator_quota"]),
+            ("Model versions signed", found["model_versions_signed"]),
+            ("Agents with a declared envelope", found["agents_with_envelope"]),
+        )
     ]
-    stats = platform.llm.stats()
-    rows.append(
+    shown = [(t, s, f"{i['count']} of {i['total']}") for t, s, i in rows]
+    gateway = found["gateway_inference"]
+    shown.append(
         (
-            "Inferences through the AI gateway (30 days)",
-            str(stats["requests"]),
-            f"{stats['blocked']} blocked, {stats['redactions']} redactions",
+            f"Inferences through the AI gateway ({gateway['days']} days)",
+            str(gateway["requests"]),
+            f"{gateway['blocked']} blocked, {gateway['redactions']} redactions",
         )
     )
-    return rows
+    return shown
 
 
 def leader_context(

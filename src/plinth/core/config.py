@@ -41,6 +41,13 @@ class Settings(BaseModel):
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=0, le=65535)
     gates: list[str] = Field(default_factory=lambda: list(DEFAULT_GATES))
+    providers: list[str] = Field(
+        default_factory=lambda: ["local"],
+        description="providers that realise resources (entry points in plinth.providers)",
+    )
+    provider_settings: dict[str, Any] = Field(
+        default_factory=dict, description="extra settings handed to every provider"
+    )
     reconcile_interval_s: float = Field(default=5.0, gt=0)
     reconcile_workers: int = Field(default=2, ge=1, le=32)
     metering_interval_s: float = Field(default=10.0, gt=0, description="usage sampling period")
@@ -90,6 +97,7 @@ _ENV_FIELDS = {
     "PLINTH_HOST": "host",
     "PLINTH_PORT": "port",
     "PLINTH_GATES": "gates",
+    "PLINTH_PROVIDERS": "providers",
     "PLINTH_RECONCILE_INTERVAL": "reconcile_interval_s",
     "PLINTH_RECONCILE_WORKERS": "reconcile_workers",
     "PLINTH_METERING_INTERVAL": "metering_interval_s",
@@ -117,7 +125,7 @@ def load_settings(
     for var, name in _ENV_FIELDS.items():
         if var in env and env[var] != "":
             raw: Any = env[var]
-            if name == "gates":
+            if name in ("gates", "providers"):
                 raw = [g.strip() for g in env[var].split(",") if g.strip()]
             values[name] = raw
     values.update({k: v for k, v in (overrides or {}).items() if v is not None})

@@ -95,13 +95,16 @@ class Platform:
             data_dir=settings.data_dir.resolve(),
             secret_key=self.secret_key,
             settings={
+                **settings.provider_settings,
                 "postgres_url": settings.postgres_url,
                 "postgres_bin_dir": str(settings.postgres_bin_dir)
                 if settings.postgres_bin_dir
                 else None,
             },
         )
-        self.registry = registry or ProviderRegistry.from_entry_points(context)
+        self.registry = registry or ProviderRegistry.from_entry_points(
+            context, list(settings.providers)
+        )
         self.pipeline = GatePipeline.from_names(settings.gates)
         self.planner = Planner(self.registry)
         self.applier = Applier(pipeline=self.pipeline, ids=self.ids, clock=self.clock, box=self.box)

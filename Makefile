@@ -11,7 +11,7 @@ PYTEST_ARGS ?=
 # focus-validator (FOCUS 1.2 conformance of our exports) needs Python >= 3.12 and its own venv.
 FOCUS_PYTHON ?= $(firstword $(wildcard $(HOME)/.pyenv/versions/3.12*/bin/python3.12 /root/.pyenv/versions/3.12*/bin/python3.12 /usr/bin/python3.12 /usr/local/bin/python3.12))
 
-.PHONY: install up down test lint typecheck layers unit bench bench-llm clean focus-validator
+.PHONY: install up down test lint typecheck layers unit bench bench-llm bench-replicas bench-vm clean focus-validator
 
 $(BIN)/plinth: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -61,6 +61,13 @@ bench: install ## run the benchmarks
 bench-llm: install ## the AI gateway against the LiteLLM proxy (installs LiteLLM into .cache/litellm-venv)
 	bash benchmarks/litellm/setup.sh
 	$(BIN)/python benchmarks/llm_gateway.py
+
+bench-replicas: install ## one vs two replicas on PostgreSQL (needs wrk and PLINTH_BENCH_PG_URL)
+	$(BIN)/python benchmarks/replicas.py
+
+bench-vm: install ## vm boot time under KVM and TCG, and how many small VMs fit (needs QEMU)
+	scripts/build-test-guest.sh .cache/guest
+	$(BIN)/python benchmarks/vm.py
 
 clean:
 	rm -rf $(VENV) .venv-focus .mypy_cache .ruff_cache .pytest_cache .coverage

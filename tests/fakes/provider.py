@@ -156,6 +156,8 @@ class FakeProvider:
     def apply(self, resource: Resource, state: Mapping[str, Any]) -> Observation:
         """Make the resource exist as specified (adopting what exists)."""
         self._record("apply", resource.name)
+        if resource.type not in FAKE_TYPES:
+            raise PermanentError(f"the fake provider does not realise {resource.type!r}")
         spec = copy.deepcopy(dict(resource.spec))
         if "${" in repr(spec):
             raise PermanentError(f"{resource.name}: the spec still holds placeholders")

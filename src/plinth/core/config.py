@@ -83,6 +83,15 @@ class Settings(BaseModel):
     compliance_stop_grace_s: float = Field(
         default=86400.0, ge=0, description="how long a non-compliant workload runs before a stop"
     )
+    events_broker_url: str | None = Field(
+        default=None, description="CloudEvents broker ingress (binary HTTP) for every event"
+    )
+    tracing_exporter: str = Field(
+        default="none", description="where spans go: none, console, memory (tests) or otlp"
+    )
+    metrics_token: str | None = Field(
+        default=None, description="bearer token /metrics requires (unauthenticated if unset)"
+    )
 
     def resolved_database_url(self) -> str:
         """Return the database URL, defaulting to SQLite under the data dir."""
@@ -113,6 +122,9 @@ _ENV_FIELDS = {
     "PLINTH_GATEWAY_CALLS_PER_DAY": "gateway_calls_per_day",
     "PLINTH_COMPLIANCE_INTERVAL": "compliance_interval_s",
     "PLINTH_COMPLIANCE_STOP_GRACE": "compliance_stop_grace_s",
+    "PLINTH_EVENTS_BROKER_URL": "events_broker_url",
+    "PLINTH_TRACING_EXPORTER": "tracing_exporter",
+    "PLINTH_METRICS_TOKEN": "metrics_token",
 }
 
 

@@ -49,7 +49,7 @@ __all__ = ["CONTROL_PLANE", "RUNNING_PHASES", "MeteringLoop", "Reading"]
 log = logging.getLogger(__name__)
 RUNNING_PHASES = ("running", "ready")
 CONTROL_PLANE = "control-plane"
-WORKLOAD_TYPES = ("service", "job")
+WORKLOAD_TYPES = ("service", "job", "vm")  # always metered for CPU and memory
 INSTANCE_TYPES = ("postgres",)  # priced per instance-hour while running, as estimates are
 
 

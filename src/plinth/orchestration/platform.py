@@ -23,6 +23,7 @@ from plinth.capabilities.identity import service as identity
 from plinth.capabilities.identity.schemas import Actor
 from plinth.capabilities.inventory import service as inventory
 from plinth.capabilities.inventory.models import ResourceRecord
+from plinth.core import tracing
 from plinth.core.clock import Clock, SystemClock
 from plinth.core.config import Settings
 from plinth.core.errors import GateDenied, InvalidInput, NotFound, Unauthenticated
@@ -31,6 +32,12 @@ from plinth.core.secrets import SecretBox, load_or_create_key
 from plinth.infrastructure.providers.base import LogSource, ProviderContext, Resource
 from plinth.infrastructure.providers.registry import ProviderRegistry
 from plinth.infrastructure.store.db import Database
+from plinth.infrastructure.store.leader import (
+    STARTUP_KEY,
+    BackgroundService,
+    Leadership,
+    advisory_lock,
+)
 from plinth.infrastructure.store.pagination import Page
 from plinth.orchestration import agents as agent_ops
 from plinth.orchestration import decisions, views
@@ -42,6 +49,7 @@ from plinth.orchestration.approval_desk import ApprovalDesk
 from plinth.orchestration.billing import Billing
 from plinth.orchestration.compliance_service import build_compliance
 from plinth.orchestration.dora import Dora
+from plinth.orchestration.events import Dispatcher, Events
 from plinth.orchestration.gates.pipeline import GatePipeline
 from plinth.orchestration.gpu_views import GpuViews
 from plinth.orchestration.janitor import Janitor, seed_janitor
@@ -58,6 +66,8 @@ from plinth.orchestration.seed import seed_demo, seed_finops, seed_templates
 from plinth.orchestration.seed_agents import seed_agents
 from plinth.orchestration.seed_llm import seed_llm
 from plinth.orchestration.showback import Costing
+from plinth.orchestration.snapshots import SnapshotService
+from plinth.orchestration.telemetry import instrument
 from plinth.orchestration.workers import WorkQueue
 
 __all__ = ["Listing", "Platform"]
@@ -90,6 +100,7 @@ class Platform:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         self.secret_key = load_or_create_key(settings.data_dir / "secret.key")
         self.box = SecretBox(self.secret_key)
+        tracing.configure(settings.tracing_exporter)  # spans: none unless configured
         self.db = Database(settings.resolved_database_url())
         context = ProviderContext(
             data_dir=settings.data_dir.resolve(),
@@ -115,6 +126,7 @@ class Platform:
             clock=self.clock,
             interval=settings.reconcile_interval_s,
         )
+        instrument(self)  # spans and metrics around plan, gates, apply, reconcile, providers
         self.queue = WorkQueue(
             handler=self.reconciler.reconcile,
             sweep=self._all_resource_ids,
@@ -170,11 +182,41 @@ class Platform:
             enqueue=self.queue.enqueue,
         )
         self.compliance = build_compliance(self)  # policies on live state: findings, report
+        self.snapshots = SnapshotService(  # volume, VM disk and database snapshots
+            self.db,
+            registry=self.registry,
+            authorizer=self.authorizer,
+            ids=self.ids,
+            clock=self.clock,
+            enqueue=self.queue.enqueue,
+        )
+        self.events = Events(self.db, box=self.box, clock=self.clock, ids=self.ids)  # webhooks
+        self.dispatcher = Dispatcher(  # outbox → webhooks and the broker (leader only)
+            self.db, box=self.box, clock=self.clock, broker_url=settings.events_broker_url
+        )
+        # Background work runs on the leader replica only (see docs/replicas.md); append here.
+        self.background: list[BackgroundService] = [
+            self.queue,
+            self.metering,
+            self.compliance,  # continuous compliance scans
+            self.secrets,  # scheduled secret rotation
+            self.dispatcher,  # CloudEvents to webhooks and the broker
+        ]
+        self.leadership = Leadership(
+            self.db.engine,
+            on_elected=self._start_background,
+            on_deposed=self._stop_background,
+            on_wake=self._enqueue_all,  # work sent by followers
+        )
 
     # -- lifecycle --------------------------------------------------------------------
 
     def prepare(self) -> dict[str, str]:
         """Migrate the store and seed it when empty; return new tokens (empty if none)."""
+        with advisory_lock(self.db.engine, STARTUP_KEY):  # replicas starting together
+            return self._prepare()
+
+    def _prepare(self) -> dict[str, str]:
         self.db.migrate()
         with self.db.transaction() as session:
             committed.rebuild(session)  # committed spend per scope, from the resources
@@ -207,20 +249,26 @@ class Platform:
             return tokens
 
     def start(self) -> None:
-        """Start background work: reconciliation (every resource at once) and metering."""
-        self.queue.start()
-        self.metering.start()
-        self.compliance.start()  # continuous compliance scans
-        self.secrets.start()  # scheduled secret rotation
+        """Campaign for leadership; the leader runs ``self.background`` (reconcile, metering...)."""
+        self.leadership.start()
 
     def stop(self) -> None:
-        """Stop background work and close the store."""
-        self.secrets.stop()
-        self.compliance.stop()
-        self.metering.stop()
-        self.queue.stop()
+        """Stop background work, give leadership up and close the store."""
+        self.leadership.stop()
         self.policy.stop()  # the policy workers (they start again on the next evaluation)
         self.db.dispose()
+
+    def _start_background(self) -> None:
+        for service in self.background:
+            service.start()
+
+    def _stop_background(self) -> None:
+        for service in reversed(self.background):
+            service.stop()
+
+    def _enqueue_all(self, resource_ids: list[str]) -> None:
+        for resource_id in resource_ids:
+            self.queue.enqueue(resource_id)
 
     def _all_resource_ids(self) -> list[str]:
         with self.db.read() as session:
@@ -290,6 +338,7 @@ class Platform:
             self.gateway.invalidate()
         for resource_id in result.touched:
             self.queue.enqueue(resource_id)
+        self.leadership.wake(list(result.touched))  # on a follower: the leader starts at once
         return {"status": result.status, "plan": plan, "decision": decision}
 
     def review(

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from plinth.capabilities.identity import service as identity
 from plinth.capabilities.inventory import service as inventory
-from plinth.capabilities.inventory.models import DocumentRecord
+from plinth.capabilities.inventory.models import DocumentRecord, ResourceRecord
 from plinth.capabilities.policy import (
     Pack,
     PolicyEngine,
@@ -118,7 +118,18 @@ def policy_facts(session: Session, *, environment: str, project: str) -> dict[st
         "exceptions": _exceptions(found["PolicyException"]),
         "environment": {"region": env.region},
         "project": {"labels": _project_labels(session, project)},
+        "realised": _realised(session, environment=environment, project=project),
     }
+
+
+def _realised(session: Session, *, environment: str, project: str) -> list[str]:
+    """Return the names of the project's resources a provider has realised at least once."""
+    stmt = select(ResourceRecord.name).where(
+        ResourceRecord.environment == environment,
+        ResourceRecord.project == project,
+        ResourceRecord.applied_digest != "",
+    )
+    return sorted(session.scalars(stmt))
 
 
 def check_policy_document(session: Session, doc: Document) -> str:

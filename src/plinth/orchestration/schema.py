@@ -16,6 +16,8 @@ import plinth.capabilities.finops.models
 import plinth.capabilities.identity.models
 import plinth.capabilities.inventory.models
 import plinth.capabilities.models.models
+import plinth.capabilities.snapshots.models
+import plinth.integration.events.models
 import plinth.orchestration.llm_gateway.models
 import plinth.orchestration.mcp_gateway.models
 import plinth.orchestration.records  # noqa: F401 - imported for their tables

@@ -23,6 +23,7 @@ from plinth.core.clock import Clock
 from plinth.core.digest import canonical_json
 from plinth.core.errors import PlinthError
 from plinth.infrastructure.store.pagination import Page, paginate
+from plinth.integration.events import outbox
 
 __all__ = [
     "GENESIS",
@@ -128,6 +129,8 @@ def append(
     session.add(record)
     session.execute(update(AuditHead).where(AuditHead.id == 1).values(hash=record.hash))
     session.flush()
+    # the record's CloudEvent commits (or rolls back) with it: no dual write
+    outbox.stage(session, [outbox.Fact(seq, at, actor, action, subject, clean)])
     return record
 
 
@@ -181,6 +184,13 @@ def append_many(session: Session, entries: Sequence[Entry]) -> list[tuple[int, s
         prev_hash = digest
     conn.execute(_INSERT, rows)
     conn.execute(_SET_HASH, {"hash": prev_hash})
+    outbox.stage(
+        session,
+        [
+            outbox.Fact(r["seq"], r["at"], r["actor"], r["action"], r["subject"], r["data"])
+            for r in rows
+        ],
+    )
     return [(r["seq"], r["hash"]) for r in rows]
 
 

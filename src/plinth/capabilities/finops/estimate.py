@@ -13,6 +13,10 @@ The cost model (also in ``docs/finops.md``):
 - ``postgres``: a small managed instance (instance-hour) + its storage (GiB-month, the
   ``size`` in the spec, else ``DEFAULT_POSTGRES_STORAGE``);
 - ``volume``: its ``size`` in GiB-months (``DEFAULT_VOLUME_SIZE`` when absent);
+- ``vm``: every hour of the month, ``vcpus`` x vCPU-hour (default 1) + ``memory`` GiB x
+  GiB-hour (default ``DEFAULT_VM_MEMORY``) + each declared ``gpu`` x its accelerator's
+  GPU-hour (``accelerator.<type>``, ``accelerator.gpu`` when no type is given), plus its
+  data ``disks`` in GiB-months of block storage, the same rates as services and volumes;
 - ``route``: free; any other type: zero, with a note saying it is not priced.
 
 A value that is still a placeholder (``${...}``) carries no cost; the note says so.
@@ -56,6 +60,7 @@ DEFAULT_MEMORY = Decimal(128 * 1024**2)
 DEFAULT_JOB_DURATION_S = 600
 DEFAULT_VOLUME_SIZE = GIB
 DEFAULT_POSTGRES_STORAGE = 10 * GIB
+DEFAULT_VM_MEMORY = Decimal(256 * 1024**2)
 _REFERENCE_START = datetime(2025, 1, 6, tzinfo=UTC)  # a Monday: a fixed, reproducible month
 _WEEK_HOURS = Decimal(168)
 _SAMPLE_RUNS = 12_000  # more than a week of minutes
@@ -262,6 +267,37 @@ def _job(lines: _Lines, spec: dict[str, Any]) -> dict[str, Decimal]:
     return _compute(lines, spec, hours) | {"runs": runs, "duration_s": duration}
 
 
+def _vm(lines: _Lines, spec: dict[str, Any]) -> dict[str, Decimal]:
+    """Add a VM's vCPU, memory, accelerator and disk lines (it runs every hour of the month)."""
+    quantities: dict[str, Decimal] = {"hours": HOURS_PER_MONTH}
+    raw = spec.get("vcpus", 1)
+    if isinstance(raw, int) and not isinstance(raw, bool) and raw > 0:
+        quantities["cpu"] = Decimal(raw)
+        lines.add("cpu", "compute.vcpu", Decimal(raw), per_hour=True)
+    else:
+        lines.notes.append(f"vcpus {raw!r} is not a whole number: not priced")
+    memory = _quantity(spec.get("memory"), DEFAULT_VM_MEMORY, "memory", lines.notes)
+    if memory is not None:
+        quantities["memory"] = memory
+        lines.add("memory", "compute.memory", memory / GIB, per_hour=True)
+    gpu = spec.get("gpu") or {}
+    count = gpu.get("count") if isinstance(gpu, dict) else None
+    if isinstance(count, int) and not isinstance(count, bool) and count > 0:
+        gpu_type = str(gpu.get("type") or "gpu").lower()
+        quantities["gpu"] = Decimal(count)
+        lines.add(f"gpu.{gpu_type}", f"accelerator.{gpu_type}", Decimal(count), per_hour=True)
+    storage = Decimal(0)
+    for disk in spec.get("disks") or []:
+        name = disk.get("name", "?") if isinstance(disk, dict) else "?"
+        size = disk.get("size") if isinstance(disk, dict) else None
+        found = _quantity(size, DEFAULT_VOLUME_SIZE, f"disk {name} size", lines.notes)
+        storage += found or 0
+    if storage:
+        quantities["storage"] = storage
+        lines.add("storage", "storage.block", storage / GIB, per_hour=False)
+    return quantities
+
+
 def estimate_resource(
     book: PriceBook, *, type: str, spec: dict[str, Any] | None, pricing: Pricing
 ) -> Estimate:
@@ -286,6 +322,8 @@ def estimate_resource(
         if size is not None:
             quantities["storage"] = size
             lines.add("storage", "storage.block", size / GIB, per_hour=False)
+    elif type == "vm":
+        quantities = _vm(lines, spec)
     elif type != "route":
         lines.notes.append(f"resources of type {type!r} are not priced")
     return lines.result(quantities)

@@ -11,7 +11,10 @@ candidates through plans, like everyone else. The rules (defaults in
   request counts the estimate's default request, 0.1 vCPU). The samples must
   cover at least ``min_coverage`` (80 %) of the window, so a workload metered
   for one hour is never judged on that hour. Jobs and stopped workloads are
-  never idle (they use nothing while they wait, by design).
+  never idle (they use nothing while they wait, by design). A workload's VMs
+  (``vm`` resources, metered like services: CPU used against the vCPUs they
+  hold) count too: the workload is idle when its service, if any, and every
+  VM are idle, and the finding names each.
 - **Expired TTL**: the workload's ``plinth.dev/ttl`` annotation (a duration from
   its first apply, or an RFC 3339 time) is in the past.
 - **Orphan**: the workload's project no longer exists, so no team owns it.
@@ -65,6 +68,7 @@ __all__ = [
 
 IDLE, TTL, ORPHAN = "idle", "ttl", "orphan"
 _WORKLOAD_TYPES = ("service", "job")
+_METERED_TYPES = (*_WORKLOAD_TYPES, "vm")  # whose CPU use the idle rule reads
 
 
 @dataclass(frozen=True)
@@ -282,7 +286,7 @@ def _load(session: Session, now: datetime, policy: JanitorPolicy) -> _Scan:
         if not r.deleting:
             owned.setdefault((r.environment, r.project, r.workload), []).append(r)
     ids = [r.id for rs in owned.values() for r in rs]
-    mains = [r.id for rs in owned.values() for r in rs if r.type in _WORKLOAD_TYPES]
+    mains = [r.id for rs in owned.values() for r in rs if r.type in _METERED_TYPES]
     return _Scan(
         now=now,
         policy=policy,
@@ -295,10 +299,27 @@ def _load(session: Session, now: datetime, policy: JanitorPolicy) -> _Scan:
     )
 
 
-def _idle(scan: _Scan, main: ResourceRecord | None, stopped: bool) -> tuple[Finding | None, float]:
-    if main is None or main.type != "service" or stopped:
+def _idle(
+    scan: _Scan, main: ResourceRecord | None, owned: list[ResourceRecord], stopped: bool
+) -> tuple[Finding | None, float]:
+    """Return the idle finding when every compute part (the service, each VM) is idle."""
+    if stopped or (main is not None and main.type != "service"):
         return None, -1.0
-    usage = scan.usage.get(main.id)
+    parts = [(main, "CPU")] if main is not None else []
+    vms = sorted((r for r in owned if r.type == "vm"), key=lambda r: r.name)
+    parts.extend((vm, f"vm {vm.name} CPU") for vm in vms)
+    if not parts:
+        return None, -1.0
+    results = [_idle_of(scan, resource, what) for resource, what in parts]
+    ratio = max(found for _, found in results)
+    if any(finding is None for finding, _ in results):
+        return None, ratio
+    detail = "; ".join(finding.detail for finding, _ in results if finding is not None)
+    return Finding(IDLE, detail), ratio
+
+
+def _idle_of(scan: _Scan, resource: ResourceRecord, what: str) -> tuple[Finding | None, float]:
+    usage = scan.usage.get(resource.id)
     if usage is None:
         return None, -1.0
     window_s = scan.policy.idle_window.total_seconds()
@@ -308,7 +329,7 @@ def _idle(scan: _Scan, main: ResourceRecord | None, stopped: bool) -> tuple[Find
     if usage.ratio >= float(scan.policy.idle_threshold):
         return None, usage.ratio
     window = format_window(scan.policy.idle_window)
-    detail = f"CPU used {usage.ratio:.1%} of its request over the last {window}"
+    detail = f"{what} used {usage.ratio:.1%} of its request over the last {window}"
     return Finding(IDLE, detail), usage.ratio
 
 
@@ -363,7 +384,7 @@ def _candidate(scan: _Scan, doc: DocumentRecord) -> Candidate | None:
         notes.append(problem)
     if ttl is not None:
         findings.append(ttl)
-    idle, ratio = _idle(scan, main, stopped)
+    idle, ratio = _idle(scan, main, owned, stopped)
     if idle is not None:
         findings.append(idle)
     if not findings:

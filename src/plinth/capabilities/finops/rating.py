@@ -90,7 +90,13 @@ def conversion(sample_unit: str, price_unit: str) -> Conversion:
 
 
 def requested_of(spec: Mapping[str, Any]) -> tuple[float | None, float | None]:
-    """Return the (cores, bytes) a spec reserves in ``resources`` (None where it names none)."""
+    """Return the (cores, bytes) a spec reserves in ``resources`` (None where it names none).
+
+    A ``vm`` spec reserves its ``vcpus`` (default 1) and ``memory`` (default 256Mi): a VM
+    holds them while it runs, whatever its guest uses.
+    """
+    if "vcpus" in spec or isinstance(spec.get("image"), Mapping):  # a vm's image is a mapping
+        return _vm_requested(spec)
     amounts = spec.get("resources")
     if not isinstance(amounts, Mapping):
         return None, None
@@ -102,6 +108,16 @@ def requested_of(spec: Mapping[str, Any]) -> tuple[float | None, float | None]:
         except InvalidInput:
             found.append(None)
     return found[0], found[1]
+
+
+def _vm_requested(spec: Mapping[str, Any]) -> tuple[float | None, float | None]:
+    vcpus = spec.get("vcpus", 1)
+    cores = float(vcpus) if isinstance(vcpus, int) and not isinstance(vcpus, bool) else None
+    try:
+        memory: float | None = float(parse_quantity(spec.get("memory") or "256Mi"))
+    except InvalidInput:
+        memory = None
+    return cores, memory
 
 
 def default_price_type(provider: str) -> str:

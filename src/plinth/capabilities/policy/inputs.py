@@ -2,8 +2,10 @@
 
 ``{"kind": "plan" | "live", "actor": {name, type, roles, team}, "environment": {name,
 tier, protected, region}, "project": {name, team, labels, classification}, "resources":
-[{name, type, action, spec, before, labels, agent, state?}], "documents": [{kind, name,
-action, spec}], "cost": {...}, "models": {"name@version": verification}}``.
+[{name, type, action, spec, before, labels, agent, annotations, realised, state?}],
+"documents": [{kind, name, action, spec}], "cost": {...}, "models": {"name@version":
+verification}}``. ``annotations`` are those of the workload that declares the resource;
+``realised`` is false for a resource no provider has made yet (it holds no data).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from typing import Any, Protocol
 
 from plinth.capabilities.identity.schemas import Actor
 from plinth.capabilities.models.stages import model_refs
+from plinth.integration.importers.score import resource_name
 
 __all__ = [
     "AGENT_ANNOTATION",
@@ -89,6 +92,24 @@ def _agents_by_workload(changes: Iterable[Mapping[str, Any]]) -> dict[str, str]:
     return found
 
 
+def _annotations_by_resource(changes: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, str]]:
+    """Return the annotations of the workload declaring each resource (shared ones: none)."""
+    found: dict[str, dict[str, str]] = {}
+    for change in changes:
+        body = change.get("after") or change.get("before") or {}
+        if change.get("kind") != "Workload" or not isinstance(body, Mapping):
+            continue
+        raw = (body.get("metadata") or {}).get("annotations") or {}
+        notes = {str(k): str(v) for k, v in raw.items()} if isinstance(raw, Mapping) else {}
+        name = str(change.get("name"))
+        found[name] = notes
+        declared = body.get("resources")
+        for key, item in declared.items() if isinstance(declared, Mapping) else []:
+            if isinstance(item, Mapping) and "id" not in item:
+                found[resource_name(f"{name}-{key}")] = notes
+    return found
+
+
 def _project(name: str, team: str, facts: Mapping[str, Any]) -> dict[str, Any]:
     labels = dict(facts.get("labels") or {})
     return {
@@ -103,6 +124,8 @@ def policy_input_for_plan(plan: PlanLike, actor: Actor | None) -> dict[str, Any]
     """Return the Rego input of a plan: its changed resources and documents, cost, models."""
     facts: Mapping[str, Any] = plan.extra.get("policy") or {}
     agents = _agents_by_workload(plan.changes)
+    annotations = _annotations_by_resource(plan.changes)
+    realised = set(facts.get("realised") or ())  # names a provider has made at least once
     resources: list[dict[str, Any]] = []
     documents: list[dict[str, Any]] = []
     for change in plan.changes:
@@ -117,6 +140,8 @@ def policy_input_for_plan(plan: PlanLike, actor: Actor | None) -> dict[str, Any]
                     "before": change.get("before"),
                     "labels": dict(spec.get("labels") or {}) if isinstance(spec, dict) else {},
                     "agent": agents.get(str(change.get("name")), ""),
+                    "annotations": annotations.get(str(change.get("name")), {}),
+                    "realised": change.get("name") in realised,
                 }
             )
         elif change.get("action") != "no-op":
@@ -176,6 +201,8 @@ def policy_input_for_live(
                 "state": dict(r.get("state") or {}),
                 "labels": dict(r.get("labels") or {}),
                 "agent": str(r.get("agent") or ""),
+                "annotations": dict(r.get("annotations") or {}),
+                "realised": True,
             }
             for r in resources
         ],

@@ -18,16 +18,23 @@ from plinth.experience.api.problems import install_problem_handlers, problem
 from plinth.experience.api.routes import router
 from plinth.experience.api.routes_agents import router as agents_router
 from plinth.experience.api.routes_authz import router as authz_router
+from plinth.experience.api.routes_backstage import router as backstage_router
 from plinth.experience.api.routes_billing import router as billing_router
 from plinth.experience.api.routes_compliance import router as compliance_router
 from plinth.experience.api.routes_cost import router as cost_router
 from plinth.experience.api.routes_dora import router as dora_router
+from plinth.experience.api.routes_events import router as events_router
+from plinth.experience.api.routes_gitops import router as gitops_router
 from plinth.experience.api.routes_gpus import router as gpus_router
 from plinth.experience.api.routes_janitor import router as janitor_router
+from plinth.experience.api.routes_kueue import router as kueue_router
 from plinth.experience.api.routes_llm import router as llm_router
 from plinth.experience.api.routes_models import router as models_router
 from plinth.experience.api.routes_policy import router as policy_router
+from plinth.experience.api.routes_providers import router as providers_router
 from plinth.experience.api.routes_secrets import router as secrets_router
+from plinth.experience.api.routes_snapshots import router as snapshots_router
+from plinth.experience.api.telemetry import Telemetry, metrics_router
 from plinth.experience.mcp import mcp_app, mount
 from plinth.experience.mcp.gateway import GATEWAY_PATH, GatewayEndpoint, mount_gateway
 from plinth.experience.portal import mount_portal
@@ -51,11 +58,13 @@ def create_app(platform: Platform, *, gateway_endpoint: GatewayEndpoint | None =
     install_problem_handlers(app)
     direct: dict[str, ASGIApp] = {}
     app.add_middleware(_Front, platform=platform, direct=direct)
+    app.add_middleware(Telemetry, fixed=direct)  # outermost: spans and request metrics
 
     @app.get("/healthz", tags=["health"])
     def healthz() -> dict[str, Any]:
-        """Liveness: no authentication."""
-        return {"status": "ok", "version": __version__}
+        """Liveness: no authentication; ``replica`` says whether this replica leads."""
+        replica = platform.leadership.state().as_dict()
+        return {"status": "ok", "version": __version__, "replica": replica}
 
     app.include_router(router)
     app.include_router(cost_router)
@@ -63,13 +72,20 @@ def create_app(platform: Platform, *, gateway_endpoint: GatewayEndpoint | None =
     app.include_router(compliance_router)
     app.include_router(janitor_router)
     app.include_router(secrets_router)
+    app.include_router(snapshots_router)
     app.include_router(agents_router)
     app.include_router(models_router)
     app.include_router(authz_router)
     app.include_router(policy_router)
+    app.include_router(providers_router)
     app.include_router(gpus_router)
+    app.include_router(kueue_router)
     app.include_router(llm_router)
     app.include_router(dora_router)
+    app.include_router(events_router)
+    app.include_router(metrics_router)  # GET /metrics (Prometheus)
+    app.include_router(backstage_router)
+    app.include_router(gitops_router)
     # the portal: /portal, and / redirects there; demo login follows seed_demo unless set
     mount_portal(app, platform, demo_login=platform.settings.portal_demo_login)
     mcp_endpoint = mcp_app(platform)

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
+import socket
 from pathlib import Path
+from types import FrameType
 
 import uvicorn
 
@@ -49,24 +52,61 @@ def _announce(settings: Settings, tokens: dict[str, str]) -> None:
     )
 
 
+def _reuse_port_socket(host: str, port: int) -> socket.socket:
+    """Bind a listening socket that other replicas on this host may bind too."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind((host, port))
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+def _exit_cleanly(signum: int, frame: FrameType | None) -> None:
+    raise SystemExit(0)
+
+
 def serve(
-    *, host: str | None = None, port: int | None = None, data_dir: Path | None = None
+    *,
+    host: str | None = None,
+    port: int | None = None,
+    data_dir: Path | None = None,
+    database_url: str | None = None,
+    reuse_port: bool = False,
 ) -> None:
-    """Run the control plane in the foreground until interrupted."""
-    settings = load_settings({"host": host, "port": port, "data_dir": data_dir})
+    """Run the control plane in the foreground until interrupted.
+
+    ``reuse_port`` lets several replicas on one host listen on the same port
+    (SO_REUSEPORT: the kernel spreads connections between them).
+    """
+    settings = load_settings(
+        {"host": host, "port": port, "data_dir": data_dir, "database_url": database_url}
+    )
     platform = Platform(settings)
     tokens = platform.prepare()
     _announce(settings, tokens)
     platform.start()
+    config = uvicorn.Config(
+        create_app(platform),
+        host=settings.host,
+        port=settings.port,
+        log_level="warning",
+        access_log=False,
+        # Open server-sent event streams of the portal must not hold a shutdown up.
+        timeout_graceful_shutdown=2,
+    )
+    sockets = [_reuse_port_socket(settings.host, settings.port)] if reuse_port else None
+    server = uvicorn.Server(config)
+    # uvicorn re-raises SIGTERM once it has shut down: exit through ``finally`` so that
+    # a leader stops its background work and hands leadership over cleanly.
+    signal.signal(signal.SIGTERM, _exit_cleanly)
     try:
-        uvicorn.run(
-            create_app(platform),
-            host=settings.host,
-            port=settings.port,
-            log_level="warning",
-            access_log=False,
-            # Open server-sent event streams of the portal must not hold a shutdown up.
-            timeout_graceful_shutdown=2,
-        )
+        server.run(sockets=sockets)
+    except KeyboardInterrupt:
+        pass
     finally:
         platform.stop()
+    if not server.started:
+        raise SystemExit(3)  # uvicorn logged why (e.g. the port is taken)

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from plinth.experience.cli import demo, dora, read, server, specs
+from plinth.experience.cli import backstage, demo, dora, gitops, read, server, specs
 from plinth.experience.cli.agents import agents_app
 from plinth.experience.cli.approvals import approvals_app
 from plinth.experience.cli.audit import audit_app
@@ -18,12 +18,16 @@ from plinth.experience.cli.cost import cost_app
 from plinth.experience.cli.cost_billing import register as register_billing
 from plinth.experience.cli.gpus import gpus_app
 from plinth.experience.cli.janitor import janitor_app, rightsize
+from plinth.experience.cli.kueue import kueue_app
 from plinth.experience.cli.llm import llm_app
 from plinth.experience.cli.mcp import mcp_cli
 from plinth.experience.cli.models import models_app
 from plinth.experience.cli.policy import policy_app
+from plinth.experience.cli.providers import providers_app
 from plinth.experience.cli.secrets import secrets_app
+from plinth.experience.cli.snapshots import snapshot_app
 from plinth.experience.cli.templates import templates_app
+from plinth.experience.cli.webhooks import webhooks_app
 
 __all__ = ["app"]
 
@@ -85,17 +89,23 @@ register_billing(cost_app)
 app.add_typer(cost_app, name="cost")
 app.add_typer(janitor_app, name="janitor")
 app.add_typer(secrets_app, name="secrets")
+app.add_typer(webhooks_app, name="webhooks")
+app.add_typer(snapshot_app, name="snapshot")
 app.add_typer(agents_app, name="agents")
 app.add_typer(mcp_cli, name="mcp")
 app.add_typer(models_app, name="models")
 app.add_typer(authz_app, name="authz")
 app.add_typer(policy_app, name="policy")
+app.add_typer(providers_app, name="providers")
 app.add_typer(gpus_app, name="gpus")
+app.add_typer(kueue_app, name="kueue")
 app.add_typer(llm_app, name="llm")
 app.command("rightsize")(rightsize)
 server.register(app)
 dora.register(app)
 demo.register(app)
+gitops.register(app)
+backstage.register(app)
 
 
 if __name__ == "__main__":

@@ -32,18 +32,37 @@ def up(
     host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", min=0, max=65535, help="Port.")] = 8080,
     data_dir: DataDirOption = Path(".plinth"),
+    db: Annotated[
+        str | None,
+        typer.Option(
+            "--db",
+            "--database-url",
+            help="Store URL, e.g. postgresql+psycopg://user@host/plinth (default: SQLite "
+            "in the data dir; env PLINTH_DATABASE_URL).",
+        ),
+    ] = None,
+    reuse_port: Annotated[
+        bool,
+        typer.Option(
+            "--reuse-port", help="Let other replicas on this host listen on the same port."
+        ),
+    ] = False,
 ) -> None:
     """Start the Plinth control plane here (API, reconciler, local provider).
 
     On first start it writes the CLI config (URL and demo users' tokens) under the data dir.
+    Several replicas may share one PostgreSQL store: all serve the API, the elected
+    leader runs the background work (see docs/replicas.md).
 
-    Example:
+    Examples:
 
       plinth up --port 8080
+
+      plinth up --db postgresql+psycopg://plinth@db/plinth --reuse-port
     """
     serve = _load("plinth.experience.api.server", "serve")
     err_console().print(f"Starting Plinth on http://{host}:{port} (data in {data_dir})")
-    serve(host=host, port=port, data_dir=data_dir)
+    serve(host=host, port=port, data_dir=data_dir, database_url=db, reuse_port=reuse_port)
 
 
 @guarded

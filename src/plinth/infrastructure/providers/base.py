@@ -33,6 +33,8 @@ __all__ = [
     "ProviderChange",
     "ProviderContext",
     "Resource",
+    "SnapshotResult",
+    "Snapshotter",
     "Usage",
 ]
 
@@ -166,4 +168,41 @@ class LogSource(Protocol):
 
     def logs(self, resource: Resource, state: Mapping[str, Any], *, tail: int = 200) -> list[str]:
         """Return the last ``tail`` lines of the resource's logs."""
+        ...
+
+
+@dataclass(frozen=True)
+class SnapshotResult:
+    """Where a provider put a snapshot of one resource, and how big it is."""
+
+    kind: str  # "volume", "vm-disk" or "postgres-backup"
+    location: str
+    size_bytes: int
+    consistency: str = "consistent"  # or "crash-consistent"
+
+
+@runtime_checkable
+class Snapshotter(Protocol):
+    """Optional ability: providers that can copy a resource's data and put it back."""
+
+    def snapshot(
+        self, resource: Resource, state: Mapping[str, Any], snapshot_id: str
+    ) -> SnapshotResult:
+        """Copy the resource's data under ``snapshot_id``; the resource keeps running.
+
+        Raises:
+            PermanentError: the type holds no data the provider can copy.
+            TemporaryError: try again later.
+        """
+        ...
+
+    def restore(self, resource: Resource, state: Mapping[str, Any], location: str) -> None:
+        """Replace the resource's data with the snapshot at ``location``.
+
+        The resource may be left stopped; reconcile starts it again.
+        """
+        ...
+
+    def drop_snapshot(self, location: str) -> None:
+        """Remove a snapshot's files; succeed when they are already gone."""
         ...

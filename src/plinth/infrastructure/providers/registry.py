@@ -13,11 +13,23 @@ __all__ = ["ProviderRegistry", "discover_providers"]
 ProviderFactory = Callable[[ProviderContext], Provider]
 
 
-def discover_providers() -> dict[str, ProviderFactory]:
-    """Return every provider factory registered through entry points."""
+def discover_providers(names: list[str] | None = None) -> dict[str, ProviderFactory]:
+    """Return the provider factories registered through entry points (all, or those named).
+
+    Only the named entry points are imported, so a broken plugin that is installed but
+    not enabled cannot stop the control plane; one that is named and fails to import is
+    an InvalidInput naming the entry point.
+    """
     found: dict[str, ProviderFactory] = {}
     for ep in entry_points(group="plinth.providers"):
-        found[ep.name] = ep.load()
+        if names is not None and ep.name not in names:
+            continue
+        try:
+            found[ep.name] = ep.load()
+        except Exception as exc:  # any import failure of a third-party plugin
+            raise InvalidInput(
+                f"provider {ep.name!r} ({ep.value}) cannot be loaded: {type(exc).__name__}: {exc}"
+            ) from exc
     return found
 
 
@@ -58,14 +70,13 @@ class ProviderRegistry:
         return list(self._providers.values())
 
     @classmethod
-    def from_entry_points(
-        cls, context: ProviderContext, names: list[str] | None = None
-    ) -> ProviderRegistry:
-        """Build a registry from the installed providers (all, or the ones named)."""
+    def from_entry_points(cls, context: ProviderContext, names: list[str]) -> ProviderRegistry:
+        """Build a registry from the installed providers named (``Settings.providers``)."""
         registry = cls()
-        factories = discover_providers()
-        for name in names or sorted(factories):
+        factories = discover_providers(names)
+        installed = sorted(ep.name for ep in entry_points(group="plinth.providers"))
+        for name in names:
             if name not in factories:
-                raise InvalidInput(f"unknown provider {name!r}; installed: {sorted(factories)}")
+                raise InvalidInput(f"unknown provider {name!r}; installed: {installed}")
             registry.register(factories[name](context))
         return registry

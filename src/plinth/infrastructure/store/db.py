@@ -81,6 +81,9 @@ class Database:
     """An engine plus a session factory; the boundary owns each transaction."""
 
     def __init__(self, url: str, *, echo: bool = False) -> None:
+        scheme, sep, rest = url.partition("://")
+        if sep and scheme in ("postgresql", "postgres"):
+            url = f"postgresql+psycopg://{rest}"  # the driver Plinth ships with (psycopg 3)
         self.url = url
         kwargs: dict[str, Any] = {"echo": echo, "future": True}
         if url.startswith("sqlite"):

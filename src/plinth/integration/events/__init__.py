@@ -1,0 +1,1 @@
+"""Events: the CloudEvents outbox, webhook subscriptions and their delivery."""

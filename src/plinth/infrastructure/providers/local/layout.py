@@ -8,6 +8,7 @@
   routes/<resource>.json               the route registry
   postgres/                            the provider's own PostgreSQL cluster
   locks/<resource>.lock                one apply or destroy at a time per resource
+  vms/<resource>/                      a vm's disks (<name>.qcow2), console.log, qemu.json
   egress/<netns>.json                  network namespaces of confined workloads and their relays
 """
 
@@ -51,6 +52,10 @@ class Layout:
     def route_file(self, resource_id: str) -> Path:
         """Return the registry file of a route."""
         return self.root / "routes" / f"{safe_id(resource_id)}.json"
+
+    def vm_dir(self, resource_id: str) -> Path:
+        """Return the directory of a vm's disks, console log and QEMU record."""
+        return self.root / "vms" / safe_id(resource_id)
 
     def postgres_dir(self) -> Path:
         """Return the directory of the provider's PostgreSQL bookkeeping."""

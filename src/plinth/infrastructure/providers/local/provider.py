@@ -4,7 +4,8 @@ Resource types: ``service`` and ``job`` (local processes, see ``workloads``),
 ``postgres`` (a database on a real PostgreSQL server), ``volume`` (a directory),
 ``route`` (a local URL), ``model-deployment`` (an inference server, see
 ``serving``), ``mlflow`` (a tracking server, see ``mlflow_tracking``) and
-``secret`` (a generated value, encrypted at rest, see ``secrets``). Which secure
+``secret`` (a generated value, encrypted at rest, see ``secrets``) and ``vm`` (a QEMU
+virtual machine, see ``vms``). Which secure
 defaults it enforces is in ``least_privilege``.
 Processes it starts outlive the control plane on purpose; ``stop_local_runtime``
 stops all of them for one data directory.
@@ -16,7 +17,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar, Protocol, cast
 
 from plinth.core.errors import PermanentError
 from plinth.infrastructure.providers.base import (
@@ -25,6 +26,7 @@ from plinth.infrastructure.providers.base import (
     ProviderChange,
     ProviderContext,
     Resource,
+    SnapshotResult,
     Usage,
 )
 from plinth.infrastructure.providers.local.jobs import Jobs, as_epoch
@@ -41,7 +43,10 @@ from plinth.infrastructure.providers.local.services import (
     stopped_observation,
 )
 from plinth.infrastructure.providers.local.serving import ModelDeployments
+from plinth.infrastructure.providers.local.snapshots import Snapshots
 from plinth.infrastructure.providers.local.specs import SCHEMAS, is_stopped, spec_digest
+from plinth.infrastructure.providers.local.vm_specs import plan_vm
+from plinth.infrastructure.providers.local.vms import VirtualMachines
 from plinth.infrastructure.providers.local.volumes import Volumes
 from plinth.infrastructure.providers.local.workloads import Workloads
 
@@ -68,6 +73,8 @@ def plan_change(desired: Resource | None, observed: Observation | None) -> Provi
         return ProviderChange(ChangeAction.CREATE, ("does not exist",))
     if is_stopped(desired.type, desired.spec):
         return _plan_stopped(desired, observed)
+    if desired.type == "vm":
+        return plan_vm(desired.spec, observed, spec_digest(desired.spec))
     changed = spec_digest(desired.spec) != observed.applied_digest
     if desired.type == "service" and observed.phase in ("stopped", "failed"):
         policy = str(desired.spec.get("restart") or "always")
@@ -119,6 +126,8 @@ class LocalProvider:
         self.model_deployments = ModelDeployments(self.layout, start_timeout_s=serving_timeout)
         self._postgres: Postgres | None = None
         self.secrets = Secrets(self.layout, key=context.secret_key)
+        accelerator = context.settings.get("vm_accelerator")
+        self.vms = VirtualMachines(self.layout, accelerator=str(accelerator or "") or None)
         self._handlers: dict[str, _TypeHandler] = {
             "service": self.services,
             "job": self.jobs,
@@ -127,7 +136,14 @@ class LocalProvider:
             "model-deployment": self.model_deployments,
             "mlflow": MlflowServers(self.layout, start_timeout_s=serving_timeout),
             "secret": self.secrets,
+            "vm": self.vms,
         }
+        self.snapshots = Snapshots(  # volumes, VM disks, database backups
+            self.layout,
+            postgres=lambda: cast(Postgres, self._handler("postgres")),
+            vms=lambda: self._handler("vm"),
+            settings=context.settings,
+        )
 
     def _handler(self, type_name: str) -> _TypeHandler:
         if type_name == "postgres":
@@ -187,6 +203,8 @@ class LocalProvider:
         """Return the last ``tail`` lines of a workload's or model deployment's logs."""
         if resource.type == "model-deployment":
             return self.model_deployments.logs(resource, tail=tail)
+        if resource.type == "vm":
+            return self.vms.logs(resource, tail=tail)
         if resource.type not in ("service", "job"):
             return []
         return self._workloads.logs(resource, tail=tail)
@@ -196,6 +214,20 @@ class LocalProvider:
         if resource.type != "job" or is_stopped(resource.type, resource.spec):
             return None
         return self.jobs.requeue_after(resource, state)
+
+    def snapshot(
+        self, resource: Resource, state: Mapping[str, Any], snapshot_id: str
+    ) -> SnapshotResult:
+        """Copy a volume's, VM's or database's data (see ``snapshots``)."""
+        return self.snapshots.snapshot(resource, state, snapshot_id)
+
+    def restore(self, resource: Resource, state: Mapping[str, Any], location: str) -> None:
+        """Put a snapshot back in place of the resource's data (see ``snapshots``)."""
+        self.snapshots.restore(resource, state, location)
+
+    def drop_snapshot(self, location: str) -> None:
+        """Remove a snapshot's files."""
+        self.snapshots.drop_snapshot(location)
 
     def close(self) -> None:
         """Release nothing: the processes and the database server outlive the control plane."""

@@ -15,6 +15,7 @@ from jsonschema import Draft202012Validator
 
 from plinth.core.digest import digest
 from plinth.core.errors import PermanentError
+from plinth.infrastructure.providers.local.vm_specs import VM_SCHEMA
 
 __all__ = [
     "SCHEMAS",
@@ -286,6 +287,7 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         "model-deployment": MODEL_DEPLOYMENT_SCHEMA,
         "mlflow": MLFLOW_SCHEMA,
         "secret": SECRET_SCHEMA,
+        "vm": VM_SCHEMA,
     }.items()
 }
 

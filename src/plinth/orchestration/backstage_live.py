@@ -1,0 +1,103 @@
+"""Gather live state for the Backstage export (read only)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from plinth.capabilities.identity import models as identity_models
+from plinth.capabilities.inventory.models import DocumentRecord, ResourceRecord
+from plinth.integration.importers.backstage_export import LiveState, to_entities
+from plinth.orchestration.platform import Platform
+
+__all__ = ["backstage_entities", "live_state"]
+
+
+def _documents(session: Session, kind: str) -> dict[tuple[str, str, str], DocumentRecord]:
+    records = session.scalars(select(DocumentRecord).where(DocumentRecord.kind == kind))
+    return {(r.environment, r.project, r.name): r for r in records}
+
+
+def _metadata(record: DocumentRecord | None) -> dict[str, Any]:
+    meta = (record.body or {}).get("metadata") if record is not None else None
+    return meta if isinstance(meta, dict) else {}
+
+
+def _version_key(label: str) -> tuple[int, ...]:
+    return tuple(int(p) if p.isdigit() else -1 for p in label.split("."))
+
+
+def live_state(session: Session) -> LiveState:
+    """Return teams, projects, workloads, resources and templates as plain data."""
+    rows = identity_models
+    state = LiveState()
+    teams = {t.id: t for t in session.scalars(select(rows.TeamRow).order_by(rows.TeamRow.name))}
+    team_docs = _documents(session, "Team")
+    for team in teams.values():
+        spec = (team_docs.get(("", "", team.name)) or DocumentRecord(body={})).body.get("spec")
+        members = [m["user"] for m in (spec or {}).get("members", []) if isinstance(m, dict)]
+        state.teams.append({"name": team.name, "description": team.description, "members": members})
+    project_docs = _documents(session, "Project")
+    for project in session.scalars(select(rows.ProjectRow).order_by(rows.ProjectRow.name)):
+        meta = _metadata(project_docs.get(("", "", project.name)))
+        owner = teams.get(project.team_id)
+        state.projects.append(
+            {
+                "name": project.name,
+                "team": owner.name if owner else "",
+                "description": project.description,
+                "labels": meta.get("labels") or {},
+                "annotations": meta.get("annotations") or {},
+            }
+        )
+    tiers = {e.name: e.tier for e in session.scalars(select(rows.EnvironmentRow))}
+    ids = {
+        (r.environment, r.project, r.name): r.id
+        for r in session.scalars(select(ResourceRecord).where(ResourceRecord.deleting.is_(False)))
+    }
+    for (env, prj, name), record in sorted(_documents(session, "Workload").items()):
+        state.workloads.append(
+            {
+                "name": name,
+                "project": prj,
+                "environment": env,
+                "tier": tiers.get(env, "dev"),
+                "annotations": _metadata(record).get("annotations") or {},
+                "resource_id": ids.get((env, prj, name), ""),
+            }
+        )
+    for resource in session.scalars(
+        select(ResourceRecord).where(ResourceRecord.deleting.is_(False))
+    ):
+        users = [resource.workload] if resource.workload else list(resource.refs or [])
+        state.resources.append(
+            {
+                "id": resource.id,
+                "name": resource.name,
+                "type": resource.type,
+                "project": resource.project,
+                "workloads": users,
+            }
+        )
+    latest: dict[str, DocumentRecord] = {}
+    for template in session.scalars(
+        select(DocumentRecord).where(DocumentRecord.kind == "Template")
+    ):
+        known = latest.get(template.name)
+        if known is None or _version_key(template.label) > _version_key(known.label):
+            latest[template.name] = template
+    for name, template in sorted(latest.items()):
+        spec = (template.body or {}).get("spec") or {}
+        state.templates.append(
+            {"name": name, "version": template.label, "description": spec.get("description")}
+        )
+    return state
+
+
+def backstage_entities(platform: Platform, *, location: str) -> list[dict[str, Any]]:
+    """Return live state as Backstage entities served from ``location``."""
+    with platform.db.read() as session:
+        state = live_state(session)
+    return to_entities(state, location=location)

@@ -1,0 +1,134 @@
+"""The VM walkthrough of docs/vms.md, as a test: a service reaches a VM; a killed VM heals.
+
+A Score workload declares a ``vm`` resource booting the test guest of
+``scripts/build-test-guest.sh``; the service gets the VM's URL through
+``${resources.legacy.url}`` and answers with what the guest serves.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import psutil
+import pytest
+
+from tests.e2e.helpers import workload_ready
+from tests.support import REPO, start_server, wait_until
+
+pytestmark = pytest.mark.skipif(
+    shutil.which("qemu-system-x86_64") is None, reason="qemu-system-x86_64 is not installed"
+)
+
+PLINTH = str(Path(sys.executable).parent / "plinth")
+
+# The service: GET / fetches the VM's page through LEGACY_URL and wraps it.
+PROXY = """
+import http.server, os, urllib.request
+class H(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        body = urllib.request.urlopen(os.environ["LEGACY_URL"] + self.path, timeout=10).read()
+        self.send_response(200)
+        self.end_headers()
+        self.wfile.write(b"front says: " + body)
+http.server.HTTPServer(("127.0.0.1", 8080), H).serve_forever()
+"""
+
+
+def _score(guest: Path) -> str:
+    proxy = PROXY.replace("\n", "\\n").replace('"', '\\"')
+    return f"""\
+apiVersion: score.dev/v1b1
+metadata:
+  name: front
+  annotations:
+    plinth.dev/owner: ada
+    plinth.dev/ttl: 7d
+service:
+  ports:
+    web:
+      port: 8080
+containers:
+  main:
+    image: exec:python3
+    command: ["{sys.executable}", "-c", "{proxy}"]
+    variables:
+      LEGACY_URL: ${{resources.legacy.url}}
+resources:
+  legacy:
+    type: vm
+    params:
+      image:
+        kernel: {guest / "vmlinuz"}
+        initrd: {guest / "initrd.cpio.gz"}
+      memory: 160Mi
+      ports:
+        http: 80
+      health:
+        port: http
+        http_path: /healthz
+      user_data: |
+        echo "legacy backend v1" > /www/version.txt
+      boot_timeout_seconds: 240
+"""
+
+
+def _qemu_pids(data_dir: Path) -> list[int]:
+    wanted = str(data_dir.resolve())
+    pids = []
+    for proc in psutil.process_iter(["pid", "name"]):
+        try:
+            ours = proc.info["name"] == "qemu-system-x86_64"
+            if ours and proc.environ().get("PLINTH_DATA_DIR") == wanted:
+                pids.append(proc.info["pid"])
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+    return pids
+
+
+def test_service_reaches_vm_and_vm_heals(tmp_path: Path) -> None:
+    """Apply in dev, reach the VM through the service, kill QEMU, watch it come back."""
+    guest = tmp_path / "guest"
+    script = REPO / "scripts" / "build-test-guest.sh"
+    cache = REPO / ".cache" / "guest"
+    subprocess.run([str(script), str(cache)], check=True, capture_output=True, timeout=600)
+    shutil.copytree(cache, guest)
+    score = tmp_path / "front.score.yaml"
+    score.write_text(_score(guest))
+    data_dir = tmp_path / "data"
+    with start_server(data_dir) as server, server.client("ada") as api:
+        env = server.cli_env("ada")
+        applied = subprocess.run(
+            [PLINTH, "apply", "-f", str(score), "--env", "dev", "--yes"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            cwd=REPO,
+        )
+        assert applied.returncode == 0, applied.stdout + applied.stderr
+        ready = wait_until(lambda: workload_ready(api, "front"), timeout=400, what="front ready")
+        by_type = {r["type"]: r for r in ready["resources"]}
+        assert by_type["vm"]["outputs"]["accelerator"] in ("kvm", "tcg")
+        url = by_type["service"]["outputs"]["url"]
+        assert "plinth test guest" in httpx.get(url + "/", timeout=20).text
+        assert httpx.get(url + "/version.txt", timeout=20).text == "front says: legacy backend v1\n"
+
+        before = _qemu_pids(data_dir)
+        assert len(before) == 1
+        os.kill(before[0], signal.SIGKILL)
+
+        def healed() -> bool:
+            pids = _qemu_pids(data_dir)
+            return bool(pids) and pids != before and workload_ready(api, "front") is not None
+
+        wait_until(healed, timeout=400, what="reconcile to restart the killed VM")
+        assert "plinth test guest" in httpx.get(url + "/", timeout=20).text
+        described = api.get("/api/v1/workloads/front/describe", params={"environment": "dev"})
+        events = described.json()["events"]
+        assert any(e["reason"] == "Repaired" and "vm not running" in e["message"] for e in events)

@@ -16,7 +16,7 @@ every one is stopped.
 The issue names no numeric goal: ``goal_met`` is true when both measurements completed
 (a boot time for each accelerator this host supports, and a density count).
 
-Run: ``.venv/bin/python benchmarks/vm.py [--runs 3] [--max-vms 8] [--density-seconds 300]``.
+Run: ``.venv/bin/python benchmarks/vm.py [--runs 3] [--max-vms 16] [--density-seconds 300]``.
 The last line printed is one JSON object.
 """
 
@@ -135,9 +135,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--boot-timeout", type=int, default=240)
-    parser.add_argument("--max-vms", type=int, default=8)
+    parser.add_argument("--max-vms", type=int, default=16)
     parser.add_argument("--density-seconds", type=int, default=300)
-    parser.add_argument("--density-memory", default="64Mi")
+    parser.add_argument("--density-memory", default="96Mi")
     parser.add_argument("--reserve-mib", type=int, default=512)
     args = parser.parse_args()
     guest = build_guest()

@@ -36,7 +36,7 @@ class H(http.server.BaseHTTPRequestHandler):
         self.send_response(200)
         self.end_headers()
         self.wfile.write(b"front says: " + body)
-http.server.HTTPServer(("127.0.0.1", 8080), H).serve_forever()
+http.server.HTTPServer(("127.0.0.1", int(os.environ["PORT"])), H).serve_forever()
 """
 
 
@@ -112,12 +112,22 @@ def test_service_reaches_vm_and_vm_heals(tmp_path: Path) -> None:
             cwd=REPO,
         )
         assert applied.returncode == 0, applied.stdout + applied.stderr
-        ready = wait_until(lambda: workload_ready(api, "front"), timeout=400, what="front ready")
+        ready = wait_until(lambda: workload_ready(api, "front"), timeout=120, what="front ready")
         by_type = {r["type"]: r for r in ready["resources"]}
         assert by_type["vm"]["outputs"]["accelerator"] in ("kvm", "tcg")
         url = by_type["service"]["outputs"]["url"]
         assert "plinth test guest" in httpx.get(url + "/", timeout=20).text
         assert httpx.get(url + "/version.txt", timeout=20).text == "front says: legacy backend v1\n"
+
+        logs = subprocess.run(
+            [PLINTH, "logs", "front", "--env", "dev"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            cwd=REPO,
+        )
+        assert "plinth-guest: httpd serving on port 80" in logs.stdout, logs.stdout + logs.stderr
 
         before = _qemu_pids(data_dir)
         assert len(before) == 1
@@ -125,10 +135,14 @@ def test_service_reaches_vm_and_vm_heals(tmp_path: Path) -> None:
 
         def healed() -> bool:
             pids = _qemu_pids(data_dir)
-            return bool(pids) and pids != before and workload_ready(api, "front") is not None
+            if not pids or pids == before or workload_ready(api, "front") is None:
+                return False
+            try:
+                return "plinth test guest" in httpx.get(url + "/", timeout=20).text
+            except httpx.HTTPError:
+                return False  # the new QEMU runs but the guest is still booting
 
-        wait_until(healed, timeout=400, what="reconcile to restart the killed VM")
-        assert "plinth test guest" in httpx.get(url + "/", timeout=20).text
+        wait_until(healed, timeout=180, what="reconcile to restart the killed VM")
         described = api.get("/api/v1/workloads/front/describe", params={"environment": "dev"})
         events = described.json()["events"]
         assert any(e["reason"] == "Repaired" and "vm not running" in e["message"] for e in events)

@@ -96,7 +96,13 @@ def test_batched_records_announce_changes_but_not_usage(
 ) -> None:
     entries = [
         audit.Entry(at=clock.now(), actor="bot", action=a, subject="s", data={})
-        for a in ("gateway.tool_call", "plan.decision", "llm.request")
+        for a in (
+            "gateway.tool_call",  # the MCP gateway's usage records
+            "gateway.rejected",
+            "plan.decision",
+            "llm.inference",  # the LLM gateway's (llm_gateway.writer)
+            "llm.over_budget",
+        )
     ]
     with database.transaction() as session:
         audit.append_many(session, entries)
@@ -159,6 +165,28 @@ def test_a_dead_letter_is_listed_and_redelivered(
     assert verify_signature(added["secret"], got[-1].headers, got[-1].body)
     done = events.deliveries(PAT, target=None, status="delivered", limit=10, page_token=None)
     assert [d["id"] for d in done["items"]] == [letter["id"]]
+
+
+def test_dead_letters_are_pruned_after_their_retention(
+    database: Database, events: Events, clock: FrozenClock, http: httpx.Client
+) -> None:
+    with receiver(fail_first=10) as hook:
+        events.add(PAT, Subscription(url=hook.url, types=["*"], max_attempts=1))
+        dispatcher = Dispatcher(database, box=BOX, clock=clock)
+        dispatcher.run_once(http)
+        hook.wait_for(1)
+    dead = events.deliveries(PAT, target=None, status="failed", limit=10, page_token=None)
+    assert len(dead["items"]) == 1
+    clock.advance(8 * 86400)  # past the delivered retention: a dead letter is still kept
+    dispatcher.run_once(http)
+    dead = events.deliveries(PAT, target=None, status="failed", limit=10, page_token=None)
+    assert len(dead["items"]) == 1 and len(outbox(database)) == 1
+    clock.advance(23 * 86400)  # 31 days after the last attempt: gone, with its event
+    dispatcher.run_once(http)
+    assert (
+        events.deliveries(PAT, target=None, status=None, limit=10, page_token=None)["items"] == []
+    )
+    assert outbox(database) == []
 
 
 def test_the_broker_gets_binary_mode_cloudevents(

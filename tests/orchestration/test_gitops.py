@@ -20,7 +20,7 @@ from plinth.orchestration.plans import PlanRequest
 from plinth.orchestration.platform import Platform
 from tests.fakes.provider import registry_with_fake
 from tests.orchestration.conftest import World
-from tests.orchestration.specs import audit_actions, workload
+from tests.orchestration.specs import application, audit_actions, workload
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 ORG = """\
@@ -142,6 +142,32 @@ def test_dry_run_plans_and_applies_nothing(world: World) -> None:
     assert "teams/orders.yaml" not in tree_of(world.platform)
 
 
+def test_hand_written_files_without_a_final_newline_are_planned(world: World) -> None:
+    team, project = ORG.split("---\n")
+    files = {"teams/orders.yaml": "---\n" + team.rstrip(), "projects/shop.yaml": project.rstrip()}
+    report = sync_tree(world.platform, world.actor("pat"), files, source="git", dry_run=True)
+    (plan,) = report.plans
+    assert sorted(c["name"] for c in plan["changes"] if c["action"] == "create") == [
+        "orders",
+        "shop",
+    ]
+
+
+def test_a_plan_waiting_for_approval_stops_the_sync_before_anything_is_applied(
+    world: World,
+) -> None:
+    files = {
+        "environments/dev/checkout/workloads/web.yaml": workload("web"),
+        "environments/staging/checkout/applications/shop.yaml": application("shop", memory="2Gi"),
+    }
+    before = tree_of(world.platform)
+    report = sync_tree(world.platform, world.actor("ada"), files, source="git")
+    assert report.status == "waiting_approval" and report.applied == []
+    assert [p["status"] for p in report.plans] == ["planned", "needs_approval"]
+    assert any("needs approval" in note for note in report.notes)
+    assert tree_of(world.platform) == before  # the allowed plan was not applied either
+
+
 def test_prune_deletes_workloads_that_left_git(world: World) -> None:
     apply(world, ORG)
     apply(world, workload("web") + "---\n" + workload("api", db=None), project="shop")
@@ -185,6 +211,20 @@ def test_export_removes_files_of_documents_that_are_gone(tmp_path: Path) -> None
     assert first and second and first != second
     assert read_ref(repo).files == {"teams/a.yaml": "a\n"}
     assert read_ref(repo, first).files["teams/b.yaml"] == "b\n"
+
+
+def test_hidden_folders_such_as_github_workflows_are_left_alone(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    commit_tree(repo, {"teams/a.yaml": "a\n"}, version="1", now=NOW)
+    ci = repo / ".github" / "workflows" / "ci.yaml"
+    ci.parent.mkdir(parents=True)
+    ci.write_text("on: push\n")
+    git(repo, "add", "-A")
+    git(repo, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "ci")
+    commit_tree(repo, {"teams/a.yaml": "b\n"}, version="1", now=NOW)
+    assert ci.read_text() == "on: push\n"  # the export never removes it
+    assert read_ref(repo).files == {"teams/a.yaml": "b\n"}  # and a sync never reads it
+    assert read_tree({".github/workflows/ci.yaml": "on: push\n"}).organisation == []
 
 
 def test_expired_policy_exceptions_are_not_exported(world: World) -> None:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 import yaml
 
+from plinth.core.errors import Conflict
 from plinth.orchestration.kueue_export import kueue_objects
 from tests.orchestration.conftest import World
 from tests.orchestration.gpu_world import pool_document, submit
@@ -42,7 +44,7 @@ def test_provider_settings_name_the_namespace_queue_and_resources(world: World) 
     submit(world, "pat", yaml.safe_dump(pool_document()))
     objects = _objects(
         world,
-        kubernetes_namespace="ml",
+        kubernetes_namespace_prefix="k-",
         kubernetes_local_queue="gpu",
         kubernetes_accelerator_resources={"L4": "nvidia.com/l4"},
     )
@@ -51,10 +53,20 @@ def test_provider_settings_name_the_namespace_queue_and_resources(world: World) 
         for o in objects
         if o["kind"] == "LocalQueue"
     }
-    assert local == {("ml", "gpu")}
-    covered = [
-        o["spec"]["resourceGroups"][0]["coveredResources"]
-        for o in objects
-        if o["kind"] == "ClusterQueue"
+    assert ("k-checkout-dev", "gpu") in local
+    assert {name for _, name in local} == {"gpu"}
+    queues = [o for o in objects if o["kind"] == "ClusterQueue"]
+    assert [q["spec"]["resourceGroups"][0]["coveredResources"] for q in queues] == [
+        ["nvidia.com/l4"],
+        ["nvidia.com/l4"],
     ]
-    assert covered == [["nvidia.com/l4"], ["nvidia.com/l4"]]
+    payments = next(q for q in queues if q["metadata"]["name"] == "payments")
+    allowed = payments["spec"]["namespaceSelector"]["matchExpressions"][0]["values"]
+    assert "k-checkout-dev" in allowed
+    assert not any(space.startswith("k-recommender") for space in allowed)
+
+
+def test_one_namespace_for_two_teams_with_quotas_is_a_conflict(world: World) -> None:
+    submit(world, "pat", yaml.safe_dump(pool_document()))
+    with pytest.raises(Conflict, match="both run in namespace 'ml'"):
+        _objects(world, kubernetes_namespace="ml")

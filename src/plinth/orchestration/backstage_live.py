@@ -25,20 +25,34 @@ def _metadata(record: DocumentRecord | None) -> dict[str, Any]:
     return meta if isinstance(meta, dict) else {}
 
 
-def _version_key(label: str) -> tuple[int, ...]:
-    return tuple(int(p) if p.isdigit() else -1 for p in label.split("."))
+def _members(session: Session) -> dict[str, set[str]]:
+    """Return the names of the people holding a role in each team (by team id)."""
+    rows = identity_models
+    found: dict[str, set[str]] = {}
+    query = (
+        select(rows.Membership.team_id, rows.UserRow.name)
+        .join(rows.UserRow, rows.UserRow.id == rows.Membership.user_id)
+        .where(rows.Membership.team_id.is_not(None), rows.UserRow.kind == "human")
+    )
+    for team_id, user in session.execute(query):
+        found.setdefault(str(team_id), set()).add(user)
+    return found
 
 
 def live_state(session: Session) -> LiveState:
-    """Return teams, projects, workloads, resources and templates as plain data."""
+    """Return teams (with their members), projects, workloads and resources as plain data."""
     rows = identity_models
     state = LiveState()
     teams = {t.id: t for t in session.scalars(select(rows.TeamRow).order_by(rows.TeamRow.name))}
     team_docs = _documents(session, "Team")
+    people = _members(session)
     for team in teams.values():
         spec = (team_docs.get(("", "", team.name)) or DocumentRecord(body={})).body.get("spec")
-        members = [m["user"] for m in (spec or {}).get("members", []) if isinstance(m, dict)]
-        state.teams.append({"name": team.name, "description": team.description, "members": members})
+        members = {m["user"] for m in (spec or {}).get("members", []) if isinstance(m, dict)}
+        members |= people.get(team.id, set())
+        state.teams.append(
+            {"name": team.name, "description": team.description, "members": sorted(members)}
+        )
     project_docs = _documents(session, "Project")
     for project in session.scalars(select(rows.ProjectRow).order_by(rows.ProjectRow.name)):
         meta = _metadata(project_docs.get(("", "", project.name)))
@@ -80,18 +94,6 @@ def live_state(session: Session) -> LiveState:
                 "project": resource.project,
                 "workloads": users,
             }
-        )
-    latest: dict[str, DocumentRecord] = {}
-    for template in session.scalars(
-        select(DocumentRecord).where(DocumentRecord.kind == "Template")
-    ):
-        known = latest.get(template.name)
-        if known is None or _version_key(template.label) > _version_key(known.label):
-            latest[template.name] = template
-    for name, template in sorted(latest.items()):
-        spec = (template.body or {}).get("spec") or {}
-        state.templates.append(
-            {"name": name, "version": template.label, "description": spec.get("description")}
         )
     return state
 

@@ -82,7 +82,12 @@ def plan_view(
         "budgets": budgets,
         "models": model_facts(session, changes),
         "capacity": capacity_facts(session, changes, team=team, now=now),
-        "policy": policy_facts(session, environment=environment, project=project),
+        "policy": policy_facts(
+            session,
+            environment=environment,
+            project=project,
+            names={str(c.get("name")) for c in changes if c.get("name")},
+        ),
     }
     if actor is not None and actor.kind == "agent":
         extra["agent"] = autonomy.agent_facts(session, actor, body, now=now)

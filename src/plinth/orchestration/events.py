@@ -162,9 +162,11 @@ class Dispatcher:
         timeout_s: float = 10.0,
         batch: int = 50,
         retention: timedelta = timedelta(days=7),
+        dead_retention: timedelta = timedelta(days=30),
     ) -> None:
         self.db, self.box, self.clock = db, box, clock
-        self.retention = retention  # delivered events are kept this long, dead letters forever
+        self.retention = retention  # delivered events (and events nobody wanted) are kept this long
+        self.dead_retention = dead_retention  # dead letters: this long after their last attempt
         self._pruned_at: datetime | None = None
         self.broker_url = webhooks.check_url(broker_url) if broker_url else None
         self.interval, self.lease_s, self.batch = interval, lease_s, batch
@@ -204,7 +206,9 @@ class Dispatcher:
         with self.db.transaction() as session:
             repo.fan_out(session, now=now, broker=self.broker_url is not None)
             if self._pruned_at is None or now - self._pruned_at >= _PRUNE_EVERY:
-                repo.prune(session, before=now - self.retention)
+                repo.prune(
+                    session, before=now - self.retention, dead_before=now - self.dead_retention
+                )
                 self._pruned_at = now
         with self.db.transaction() as session:
             claimed = repo.claim_due(

@@ -37,6 +37,7 @@ __all__ = [
     "TreeFile",
     "desired_state",
     "dump_document",
+    "is_hidden",
     "path_of",
     "read_tree",
     "render_tree",
@@ -231,6 +232,11 @@ def _check_file(path: str, text: str) -> tuple[tuple[str, str] | None, list[Docu
     return (env, project), docs, issues
 
 
+def is_hidden(path: str) -> bool:
+    """True for a path under a hidden folder or of a hidden file (``.github/...``): not state."""
+    return any(part.startswith(".") for part in path.split("/"))
+
+
 def _rank(file: TreeFile) -> tuple[int, str]:
     kind = file.keys[0][0] if file.keys else ""
     return (_ORDER.index(kind) if kind in _ORDER else len(_ORDER), file.path)
@@ -269,7 +275,7 @@ def read_tree(files: Mapping[str, str]) -> TreeBatches:
     issues: list[Issue] = []
     seen: dict[Any, str] = {}
     for path in sorted(files):
-        if not path.endswith((".yaml", ".yml")):
+        if not path.endswith((".yaml", ".yml")) or is_hidden(path):
             continue
         scope, docs, found = _check_file(path, files[path])
         issues.extend(found)

@@ -13,6 +13,7 @@ from datetime import datetime
 from pathlib import Path
 
 from plinth.core.errors import InvalidInput, NotFound, PlinthError
+from plinth.orchestration.gitops import is_hidden
 
 __all__ = ["GitTree", "commit_tree", "read_ref"]
 
@@ -58,10 +59,11 @@ def _has_commits(directory: Path) -> bool:
 
 
 def _layout_files(directory: Path) -> list[Path]:
+    """Return the ``.yaml`` files an export owns (not those under ``.git``, ``.github``, ...)."""
     return [
         p
-        for p in directory.rglob("*")
-        if p.is_file() and ".git" not in p.relative_to(directory).parts and p.suffix == ".yaml"
+        for p in directory.rglob("*.yaml")
+        if p.is_file() and not is_hidden(p.relative_to(directory).as_posix())
     ]
 
 
@@ -69,7 +71,10 @@ def commit_tree(
     directory: Path, files: dict[str, str], *, version: str, now: datetime
 ) -> str | None:
     """Write ``files`` (and remove other ``.yaml`` files) and commit; None when nothing changed."""
-    directory.mkdir(parents=True, exist_ok=True)
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InvalidInput(f"cannot create {directory}: {exc.strerror or exc}") from None
     if not _is_repo(directory):
         _git(directory, "init", "-q")
     if _has_commits(directory) and _git(directory, "status", "--porcelain").stdout.strip():
@@ -106,7 +111,7 @@ def read_ref(directory: Path, ref: str = "HEAD") -> GitTree:
     time = _git(directory, "show", "-s", "--format=%cI", sha).stdout.strip()
     names = _git(directory, "ls-tree", "-r", "-z", "--name-only", sha).stdout.split("\0")
     files: dict[str, str] = {}
-    for name in sorted(n for n in names if n.endswith((".yaml", ".yml"))):
+    for name in sorted(n for n in names if n.endswith((".yaml", ".yml")) and not is_hidden(n)):
         blob = _git(directory, "cat-file", "blob", f"{sha}:{name}")
         files[name] = blob.stdout
     dirty = bool(_git(directory, "status", "--porcelain").stdout.strip())

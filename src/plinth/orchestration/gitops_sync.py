@@ -87,7 +87,8 @@ class _Batch:
     def of(cls, files: list[TreeFile]) -> _Batch:
         parts, spans, start = [], [], 0
         for file in files:
-            parts.append("---\n" + file.text)
+            ending = "" if file.text.endswith("\n") else "\n"  # a last line without one
+            parts.append("---\n" + file.text + ending)
             spans.append((file.path, start, len(file.keys)))
             start += len(file.keys)
         label = files[0].path if len(files) == 1 else f"{len(files)} files"
@@ -165,6 +166,18 @@ class _Sync:
         except PlinthError as exc:
             self.report.notes.append(f"commit not recorded for plan {digest[:12]}: {exc.detail}")
 
+    def waiting(self) -> bool:
+        """True (and noted in the report) when a plan waits for approval: then none is applied."""
+        waiting = [p for p in self.ready if p.get("status") == "needs_approval"]
+        for plan in waiting:
+            self.report.notes.append(
+                f"plan {str(plan['digest'])[:12]} needs approval (plinth approvals list); "
+                "approve it, then sync again"
+            )
+        if waiting:
+            self.report.status = "waiting_approval"
+        return bool(waiting)
+
     def apply_ready(self) -> None:
         """Apply every plan that changes something, recording the commit first."""
         commit = self.report.commit
@@ -227,11 +240,13 @@ def sync_tree(
         _plan_batch(sync, env, project, _Batch.of(scoped))
     if prune:
         _prune(sync, batches)
-    if dry_run:
+    if dry_run or sync.waiting():
         return report
     sync.apply_ready()
     for env, project in later:
         _plan_batch(sync, env, project, _Batch.of(batches.scoped[(env, project)]))
+    if sync.waiting():  # the organisation plan is applied; these wait for a person
+        return report
     sync.apply_ready()
     report.deferred = []
     report.status = "applied"

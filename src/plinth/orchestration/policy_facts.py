@@ -109,8 +109,14 @@ def _project_labels(session: Session, project: str) -> dict[str, str]:
     return {str(k): str(v) for k, v in labels.items()}
 
 
-def policy_facts(session: Session, *, environment: str, project: str) -> dict[str, Any]:
-    """Return what the policy gate needs beyond the plan (for ``PlanView.extra["policy"]``)."""
+def policy_facts(
+    session: Session, *, environment: str, project: str, names: set[str] | None = None
+) -> dict[str, Any]:
+    """Return what the policy gate needs beyond the plan (for ``PlanView.extra["policy"]``).
+
+    ``names``: the plan's resource names; only those are looked up as realised (a plan
+    never needs the whole project's list, which grows with the organisation).
+    """
     env = identity.get_environment(session, environment)
     found = _documents(session, _KINDS)
     return {
@@ -118,17 +124,21 @@ def policy_facts(session: Session, *, environment: str, project: str) -> dict[st
         "exceptions": _exceptions(found["PolicyException"]),
         "environment": {"region": env.region},
         "project": {"labels": _project_labels(session, project)},
-        "realised": _realised(session, environment=environment, project=project),
+        "realised": _realised(session, environment=environment, project=project, names=names),
     }
 
 
-def _realised(session: Session, *, environment: str, project: str) -> list[str]:
-    """Return the names of the project's resources a provider has realised at least once."""
+def _realised(
+    session: Session, *, environment: str, project: str, names: set[str] | None
+) -> list[str]:
+    """Return which resources (of ``names``, or all) a provider has realised at least once."""
     stmt = select(ResourceRecord.name).where(
         ResourceRecord.environment == environment,
         ResourceRecord.project == project,
         ResourceRecord.applied_digest != "",
     )
+    if names is not None:
+        stmt = stmt.where(ResourceRecord.name.in_(sorted(names)))
     return sorted(session.scalars(stmt))
 
 

@@ -132,6 +132,7 @@ class SnapshotService:
             record = self._record(session, actor, environment, project, resource)
             self._authorize(session, actor, record, "snapshot")
             target = _target(record)
+            provider = self._snapshotter(target)
             now = self.clock.now()
             suffix = self.ids.new("snap").split("_", 1)[-1][:12]
             row = SnapshotRecord(
@@ -151,7 +152,6 @@ class SnapshotService:
             )
             session.add(row)
             snapshot_id = row.id
-        provider = self._snapshotter(target)
         try:
             taken = provider.snapshot(target.resource, target.state, snapshot_id)
         except Exception as exc:
@@ -182,6 +182,8 @@ class SnapshotService:
                     "longer exists: a snapshot restores into the resource it was taken of"
                 )
             self._authorize(session, actor, record, "restore")
+            target = _target(record)
+            provider = self._snapshotter(target)
             claimed = session.execute(
                 update(SnapshotRecord)
                 .where(SnapshotRecord.id == snapshot_id, SnapshotRecord.status == "ready")
@@ -189,9 +191,7 @@ class SnapshotService:
             )
             if getattr(claimed, "rowcount", 0) != 1:
                 raise Conflict(f"snapshot {snapshot_id} is {row.status}: only a ready one restores")
-            target = _target(record)
             location = row.location
-        provider = self._snapshotter(target)
         try:
             provider.restore(target.resource, target.state, location)
         except Exception as exc:

@@ -31,6 +31,7 @@ __all__ = ["instrument"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 _PROVIDER_CALLS = ("plan", "apply", "observe", "destroy")
+_HANDOFF_MAX = 10_000  # apply contexts kept for reconciles still to come
 
 
 class _TracedGate:
@@ -66,7 +67,10 @@ class _Handoff:
             return
         with self._lock:
             for resource_id in resource_ids[:1000]:
+                self._contexts.pop(resource_id, None)  # re-inserted last: newest at the end
                 self._contexts[resource_id] = context
+            while len(self._contexts) > _HANDOFF_MAX:  # reconciles that never came: oldest go
+                del self._contexts[next(iter(self._contexts))]
 
     def take(self, resource_id: str) -> Context | None:
         with self._lock:

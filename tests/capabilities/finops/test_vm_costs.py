@@ -8,10 +8,12 @@ from decimal import Decimal
 
 from sqlalchemy.orm import Session
 from tests.capabilities.finops.janitor_world import meter, organisation, price_local, workload
+from tests.capabilities.finops.metering_world import CPU_HOUR, GIB_HOUR, ledger_rows, local_book
 from tests.infrastructure.store import reuse
 
 from plinth.capabilities.finops.estimate import HOURS_PER_MONTH, Pricing, estimate_resource
 from plinth.capabilities.finops.janitor import find_candidates
+from plinth.capabilities.finops.metering import ingest, parse_samples
 from plinth.capabilities.finops.pricebook import PriceBook, Rate
 from plinth.capabilities.finops.rating import requested_of
 from plinth.capabilities.inventory import service as inventory
@@ -129,3 +131,25 @@ def test_the_janitor_finds_idle_vms(
         "vm quiet-legacy CPU used 0.5% of its request over the last 7d"
     )
     assert found[0].monthly_cost is not None and found[0].monthly_cost > 0
+
+
+def test_a_running_vm_is_charged_what_it_holds(
+    database: Database, ids: SequentialIds, clock: FrozenClock
+) -> None:
+    start = clock.now() - timedelta(hours=1)
+    with database.transaction() as session:
+        organisation(session, ids=ids, clock=clock)
+        vm = _vm(session, "box", ids=ids, clock=clock)  # 2 vCPUs, 512Mi
+        base = {"at": start, "period_s": 3600, "resource_id": vm.id}
+        samples = parse_samples(
+            [
+                base | {"dimension": "cpu", "quantity": 36, "unit": "vcpu-second"},
+                base | {"dimension": "memory", "quantity": 100 * 1024**2, "unit": "byte"},
+            ]
+        )
+        assert ingest(session, samples, book=local_book(), clock=clock) == 2
+    rows = {r.dimension: r for r in ledger_rows(database)}
+    assert rows["cpu"].resource_type == "vm"
+    assert rows["cpu"].quantity == 2 and rows["cpu"].cost == 2 * CPU_HOUR
+    assert rows["cpu"].extra["used"] == 0.01 and rows["cpu"].extra["requested"] == 2.0
+    assert rows["memory"].quantity == Decimal("0.5") and rows["memory"].cost == GIB_HOUR / 2

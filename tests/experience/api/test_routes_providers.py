@@ -112,3 +112,4 @@ def test_pages_and_shows_one(api: tuple[TestClient, dict[str, str]]) -> None:
     assert missing.status_code == 404
     assert missing.headers["content-type"].startswith("application/problem+json")
     assert "nope" in missing.json()["detail"]
+    assert "installed: " in missing.json()["detail"] and "local" in missing.json()["detail"]

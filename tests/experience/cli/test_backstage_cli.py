@@ -151,6 +151,9 @@ def test_catalog_info_yaml_is_served_for_a_url_location(server: PlinthServer) ->
     system = next(e for e in entities if e["kind"] == "System")
     location = system["metadata"]["annotations"]["backstage.io/managed-by-location"]
     assert location.endswith("/api/v1/backstage/catalog-info.yaml")
+    groups = {e["metadata"]["name"]: e for e in entities if e["kind"] == "Group"}
+    assert "ada" in groups["payments"]["spec"]["members"]  # live memberships, not only documents
+    assert {"ada"} <= {e["metadata"]["name"] for e in entities if e["kind"] == "User"}
     assert httpx.get(server.url + "/api/v1/backstage/entities").status_code == 401
 
 

@@ -230,19 +230,19 @@ def test_exported_entities_are_a_valid_catalog_that_maps_back(tmp_path: Path) ->
                 "workloads": ["web"],
             },
         ],
-        templates=[{"name": "web-service", "version": "1.1.0", "description": "Web"}],
     )
     entities = to_entities(state, location="http://plinth.test/catalog-info.yaml")
     kinds = sorted((e["kind"], e["metadata"]["name"]) for e in entities)
     assert ("Component", "web") in kinds and ("Component", "legacy") in kinds
     assert ("Resource", "web-db") in kinds and ("Resource", "web") not in kinds
+    assert all(kind != "Template" for kind, _ in kinds)  # no scaffolder templates without steps
     web = next(e for e in entities if e["metadata"]["name"] == "web")
     assert web["spec"]["lifecycle"] == "production"
     assert web["spec"]["dependsOn"] == ["resource:default/web-db"]
     assert web["metadata"]["annotations"]["plinth.dev/resource-id"] == "res_1"
     text = yaml.safe_dump_all(entities)
     catalog = load_catalog([("export.yaml", text)])
-    assert "export.yaml document" in catalog.skipped[0]  # the scaffolder Template
+    assert catalog.skipped == []
     plan = to_plinth(catalog, environment="dev", read=read_from({}))
     summary = plan.summary()
     assert (summary["teams"], summary["projects"]) == (["payments"], ["checkout"])
@@ -253,3 +253,36 @@ def test_exported_entities_are_a_valid_catalog_that_maps_back(tmp_path: Path) ->
         "catalog.plinth.dev/resource.web-db",
         "plinth.dev/backstage-ref",
     ]
+
+
+def test_export_names_repeated_across_projects_apart() -> None:
+    state = LiveState(
+        teams=[{"name": "payments", "description": "", "members": []}],
+        projects=[
+            {"name": p, "team": "payments", "description": "", "labels": {}, "annotations": {}}
+            for p in ("checkout", "billing")
+        ],
+        workloads=[
+            {
+                "name": "web",
+                "project": p,
+                "environment": "dev",
+                "tier": "dev",
+                "annotations": {},
+                "resource_id": f"res_{p}",
+            }
+            for p in ("checkout", "billing")
+        ],
+        resources=[
+            {"id": f"db_{p}", "name": "db", "type": "postgres", "project": p, "workloads": ["web"]}
+            for p in ("checkout", "billing")
+        ],
+    )
+    entities = to_entities(state, location="http://plinth.test/catalog-info.yaml")
+    named = {(e["kind"], e["metadata"]["name"]): e for e in entities}
+    assert ("Component", "checkout-web") in named and ("Component", "billing-web") in named
+    assert named[("Component", "billing-web")]["spec"]["dependsOn"] == [
+        "resource:default/billing-db"
+    ]
+    assert ("Resource", "checkout-db") in named and ("Resource", "db") not in named
+    load_catalog([("export.yaml", yaml.safe_dump_all(entities))])  # valid, no duplicates

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-import yaml
 from fastapi import APIRouter, Request
 from fastapi.responses import PlainTextResponse
 
 from plinth.experience.api.deps import ActorDep, LimitDep, PlatformDep, TokenDep, paged
+from plinth.integration.importers.backstage_export import dump_entities
 from plinth.orchestration.backstage_live import backstage_entities
 
 __all__ = ["router"]
@@ -28,7 +28,7 @@ def list_entities(
     limit: LimitDep = 500,
     page_token: TokenDep = None,
 ) -> dict[str, Any]:
-    """Teams, projects, workloads, resources and templates as Backstage entities."""
+    """Teams, their members, projects, workloads and resources as Backstage entities."""
     entities = backstage_entities(platform, location=_location(request))
     return paged(entities, limit, page_token)
 
@@ -42,5 +42,4 @@ def list_entities(
 def catalog_info(request: Request, platform: PlatformDep, actor: ActorDep) -> PlainTextResponse:
     """Every entity as one multi-document YAML file (a Backstage URL location can read it)."""
     entities = backstage_entities(platform, location=_location(request))
-    text = yaml.safe_dump_all(entities, sort_keys=True, allow_unicode=True)
-    return PlainTextResponse(text, media_type="application/yaml")
+    return PlainTextResponse(dump_entities(entities), media_type="application/yaml")

@@ -110,7 +110,9 @@ def list_providers(
 @router.get("/providers/{name}")
 def show_provider(name: str, platform: PlatformDep, actor: ActorDep) -> dict[str, Any]:
     """One installed provider, with its types' JSON Schemas (404 when not installed)."""
-    for item in installed_providers(platform):
+    installed = installed_providers(platform)
+    for item in installed:
         if item["name"] == name:
             return item
-    raise NotFound(f"no provider named {name!r} is installed")
+    known = ", ".join(item["name"] for item in installed) or "none"
+    raise NotFound(f"no provider named {name!r} is installed (installed: {known})")

@@ -21,7 +21,7 @@ from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from plinth.core import metrics, tracing
-from plinth.experience.api.deps import PlatformDep
+from plinth.experience.api.deps import PlatformDep, bearer_token
 from plinth.experience.api.problems import problem
 
 __all__ = ["Telemetry", "metrics_router"]
@@ -111,8 +111,8 @@ async def scrape(request: Request, platform: PlatformDep) -> Response:
     """Prometheus text exposition; needs ``metrics_token`` as a bearer token when set."""
     wanted = platform.settings.metrics_token
     if wanted:
-        scheme, _, given = request.headers.get("authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip(), wanted):
+        given = bearer_token(request)
+        if given is None or not hmac.compare_digest(given.encode(), wanted.encode()):
             refused = problem(
                 401, "unauthenticated", "Unauthenticated", "/metrics needs the metrics token"
             )

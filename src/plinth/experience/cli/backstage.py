@@ -16,10 +16,11 @@ import yaml
 
 from plinth.capabilities.catalog.loader import load_documents
 from plinth.core.errors import InvalidInput, Issue, SpecError
-from plinth.experience.cli.context import EXIT_DENIED, OutputOption, guarded, state_of
-from plinth.experience.cli.gitops import export_app, print_report
+from plinth.experience.cli.context import OutputOption, guarded, state_of
+from plinth.experience.cli.gitops import exit_for, export_app, print_report
 from plinth.experience.cli.output import OutputFormat, out_console, print_data
 from plinth.integration.importers.backstage import load_catalog
+from plinth.integration.importers.backstage_export import dump_entities
 from plinth.integration.importers.backstage_mapping import ImportPlan, to_plinth
 from plinth.orchestration.gitops import StateDocument, dump_document, render_tree
 
@@ -105,8 +106,7 @@ def import_backstage(
         for note in summary["notes"]:
             out_console().print(f"Note: {note}")
     print_report(report, output)
-    if report.get("status") == "denied":
-        raise typer.Exit(EXIT_DENIED)
+    exit_for(report)
 
 
 def _file_name(entity: dict[str, Any]) -> str:
@@ -164,17 +164,21 @@ def export_backstage(
         entities.extend(page.get("items") or [])
     if out is None:
         if output is OutputFormat.table:
-            typer.echo(yaml.safe_dump_all(entities, sort_keys=True, allow_unicode=True), nl=False)
+            typer.echo(dump_entities(entities), nl=False)
         else:
             print_data(entities, output)
         return
-    if out.suffix in (".yaml", ".yml") and not out.is_dir():
-        out.write_text(yaml.safe_dump_all(entities, sort_keys=True, allow_unicode=True))
-        written = [out.name]
-    elif out.exists() and not out.is_dir():
+    if out.exists() and not out.is_dir() and out.suffix not in (".yaml", ".yml"):
         raise InvalidInput(f"{out} is a file that is not .yaml: give a .yaml file or a directory")
-    else:
-        written = write_entities(entities, out)
+    try:
+        if out.suffix in (".yaml", ".yml") and not out.is_dir():
+            out.parent.mkdir(parents=True, exist_ok=True)
+            out.write_text(dump_entities(entities), encoding="utf-8")
+            written = [out.name]
+        else:
+            written = write_entities(entities, out)
+    except OSError as exc:
+        raise InvalidInput(f"cannot write {out}: {exc.strerror or exc}") from None
     result = {"out": str(out), "entities": len(entities), "files": written}
     if output is OutputFormat.table:
         out_console().print(f"Wrote {len(entities)} entities to {out}.")

@@ -18,7 +18,13 @@ import typer
 from plinth import __version__
 from plinth.core.errors import InvalidInput
 from plinth.experience.cli.client import PlinthClient
-from plinth.experience.cli.context import EXIT_DENIED, OutputOption, guarded, state_of
+from plinth.experience.cli.context import (
+    EXIT_DENIED,
+    EXIT_WAITING_APPROVAL,
+    OutputOption,
+    guarded,
+    state_of,
+)
 from plinth.experience.cli.output import (
     OutputFormat,
     err_console,
@@ -29,7 +35,7 @@ from plinth.experience.cli.output import (
 from plinth.orchestration.gitops import StateDocument, render_tree
 from plinth.orchestration.gitops_git import commit_tree, read_ref
 
-__all__ = ["export_app", "fetch_state", "print_report", "register", "sync"]
+__all__ = ["exit_for", "export_app", "fetch_state", "print_report", "register", "sync"]
 
 export_app = typer.Typer(
     no_args_is_help=True,
@@ -115,10 +121,26 @@ def print_report(report: Mapping[str, Any], output: OutputFormat) -> None:
     console = out_console()
     for note in report.get("deferred") or []:
         console.print(f"Deferred: {note}")
+    for note in report.get("notes") or []:
+        console.print(f"Note: {note}")
+    for item in report.get("not_pruned") or []:
+        console.print(f"Not pruned: {item}")
     if report.get("dry_run"):
         console.print("Dry run: nothing applied.")
+    elif report.get("status") == "waiting_approval":
+        applied = len(report.get("applied") or [])
+        console.print(f"Waiting for approval: {applied} plan(s) applied, the rest wait.")
     else:
         console.print(f"Applied {len(report.get('applied') or [])} plan(s).")
+
+
+def exit_for(report: Mapping[str, Any]) -> None:
+    """Exit 3 when a gate denied a plan, 4 when one waits for approval (else return)."""
+    status = report.get("status")
+    if status == "denied":
+        raise typer.Exit(EXIT_DENIED)
+    if status == "waiting_approval":
+        raise typer.Exit(EXIT_WAITING_APPROVAL)
 
 
 @guarded
@@ -138,7 +160,8 @@ def sync(
 
     Reads the commit (not the working tree), validates every file, plans every batch
     through the gates and applies only when all plans may be applied.
-    Exits 2 for invalid files or an unknown ref, 3 when a gate denies a plan.
+    Exits 2 for invalid files or an unknown ref, 3 when a gate denies a plan, 4 when a
+    plan waits for approval (then nothing is applied).
 
     Examples:
 
@@ -162,8 +185,7 @@ def sync(
     if output is OutputFormat.table:
         out_console().print(f"Commit {tree.sha[:12]} of {git} ({len(tree.files)} files).")
     print_report(report, output)
-    if report.get("status") == "denied":
-        raise typer.Exit(EXIT_DENIED)
+    exit_for(report)
 
 
 def register(app: typer.Typer) -> None:

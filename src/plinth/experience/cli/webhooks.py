@@ -104,7 +104,7 @@ def remove(
 
     Example:
 
-      plinth webhooks remove wh-1
+      plinth webhooks remove wh_3f9c0e1a2b4d4c6e8f0a1b2c3d4e5f60
     """
     result = state_of(ctx).client().request("DELETE", f"/webhooks/{webhook_id}")
     if output is not OutputFormat.table:

@@ -228,11 +228,16 @@ def backlog(session: Session) -> tuple[int, int]:
     return int(waiting or 0) + int(counts.get("pending", 0)), int(counts.get("failed", 0))
 
 
-def prune(session: Session, *, before: datetime) -> int:
-    """Delete deliveries delivered before ``before``, then events with nothing left to send."""
+def prune(session: Session, *, before: datetime, dead_before: datetime) -> int:
+    """Delete old deliveries (delivered, or dead letters), then events with nothing to send."""
     session.execute(
         delete(EventDelivery).where(
             EventDelivery.status == "delivered", EventDelivery.delivered_at < before
+        )
+    )
+    session.execute(
+        delete(EventDelivery).where(
+            EventDelivery.status == "failed", EventDelivery.next_attempt_at < dead_before
         )
     )
     waiting = select(EventDelivery.event_seq)

@@ -35,7 +35,7 @@ __all__ = [
 
 API_VERSIONS = ("backstage.io/v1alpha1", "backstage.io/v1beta1")
 KINDS = ("Component", "API", "Resource", "System", "Domain", "Group", "User", "Location")
-_IGNORED_KINDS = ("Template",)  # scaffolder templates: read elsewhere, skipped here
+_IGNORED_KINDS = ("Template",)  # scaffolder templates: not imported, skipped with a note
 _NAME = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$")
 _NAMESPACE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _MAX_NAME = 63

@@ -2,19 +2,25 @@
 
 Teams become Groups (and their members Users), projects Systems (their
 ``plinth.dev/domain`` label a Domain), workloads Components, resources
-Resources and templates scaffolder Templates. Entities are made from live state
-each time, so what was deleted in Plinth is simply absent: no orphans.
+Resources. Entities are made from live state each time, so what was deleted in
+Plinth is simply absent: no orphans. Templates are not exported: a Backstage
+scaffolder Template needs steps that run, and Plinth's templates are used
+through ``plinth apply``, not through Backstage's scaffolder.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import yaml
+
 from plinth.integration.importers.backstage_mapping import CATALOG_PREFIX, DOMAIN_LABEL
 
-__all__ = ["LiveState", "to_entities"]
+__all__ = ["LiveState", "dump_entities", "to_entities"]
 
 _API = "backstage.io/v1alpha1"
 RESOURCE_ID = "plinth.dev/resource-id"
@@ -31,7 +37,6 @@ class LiveState:
     projects: list[dict[str, Any]] = field(default_factory=list)
     workloads: list[dict[str, Any]] = field(default_factory=list)
     resources: list[dict[str, Any]] = field(default_factory=list)
-    templates: list[dict[str, Any]] = field(default_factory=list)
 
 
 def _entity(
@@ -41,8 +46,7 @@ def _entity(
     annotations.update(meta.pop("annotations", {}))
     metadata: dict[str, Any] = {"name": name, "annotations": annotations}
     metadata.update({k: v for k, v in meta.items() if v})
-    api = "scaffolder.backstage.io/v1beta3" if kind == "Template" else _API
-    return {"apiVersion": api, "kind": kind, "metadata": metadata, "spec": spec}
+    return {"apiVersion": _API, "kind": kind, "metadata": metadata, "spec": spec}
 
 
 def _people(state: LiveState, location: str) -> list[dict[str, Any]]:
@@ -100,8 +104,33 @@ def _systems(state: LiveState, location: str) -> list[dict[str, Any]]:
     return found
 
 
+def _unique(keys: set[tuple[str, str]]) -> dict[tuple[str, str], str]:
+    """Return each ``(project, name)``'s entity name: ``project-name`` when names repeat."""
+    projects: dict[str, int] = {}  # Backstage names are unique per kind in a namespace
+    for _, name in keys:
+        projects[name] = projects.get(name, 0) + 1
+    found = {}
+    for project, name in keys:
+        unique = name if projects[name] == 1 else f"{project}-{name}"
+        if len(unique) > 63:
+            unique = f"{unique[:54]}-{hashlib.sha256(unique.encode()).hexdigest()[:8]}"
+        found[(project, name)] = unique
+    return found
+
+
+def _resource_keys(state: LiveState) -> dict[tuple[str, str], dict[str, Any]]:
+    """Return the resources exported as Resources (the workloads' own are Components)."""
+    seen: dict[tuple[str, str], dict[str, Any]] = {}
+    for resource in sorted(state.resources, key=lambda r: (r["project"], r["name"], r["id"])):
+        if resource["name"] in (resource.get("workloads") or []):
+            continue  # the workload itself: exported as its Component
+        seen.setdefault((resource["project"], resource["name"]), resource)
+    return seen
+
+
 def _components(state: LiveState, location: str) -> list[dict[str, Any]]:
     teams = {p["name"]: p["team"] for p in state.projects}
+    resource_names = _unique(set(_resource_keys(state)))
     merged: dict[tuple[str, str], dict[str, Any]] = {}
     for workload in sorted(state.workloads, key=lambda w: (w["project"], w["name"], w["tier"])):
         key = (workload["project"], workload["name"])
@@ -110,10 +139,12 @@ def _components(state: LiveState, location: str) -> list[dict[str, Any]]:
         entry["environments"].append(workload["environment"])
     depends: dict[tuple[str, str], set[str]] = {}
     for resource in state.resources:
+        target = resource_names.get((resource["project"], resource["name"]))
         for workload in resource.get("workloads") or []:
-            if workload != resource["name"]:
+            if target and workload != resource["name"]:
                 key = (resource["project"], workload)
-                depends.setdefault(key, set()).add(f"resource:default/{resource['name']}")
+                depends.setdefault(key, set()).add(f"resource:default/{target}")
+    names = _unique(set(merged))
     found = []
     for (project, name), entry in sorted(merged.items()):
         lifecycle = "production" if "prod" in entry["tiers"] else "experimental"
@@ -134,53 +165,35 @@ def _components(state: LiveState, location: str) -> list[dict[str, Any]]:
             RESOURCE_ID: entry.get("resource_id") or "",
             "plinth.dev/environments": ",".join(sorted(set(entry["environments"]))),
         }
-        found.append(_entity("Component", name, spec, location, annotations=notes))
+        found.append(
+            _entity("Component", names[(project, name)], spec, location, annotations=notes)
+        )
     return found
 
 
 def _resources(state: LiveState, location: str) -> list[dict[str, Any]]:
     teams = {p["name"]: p["team"] for p in state.projects}
-    seen: dict[tuple[str, str], dict[str, Any]] = {}
-    for resource in sorted(state.resources, key=lambda r: (r["project"], r["name"], r["id"])):
-        if resource["name"] in (resource.get("workloads") or []):
-            continue  # the workload itself: exported as its Component
-        seen.setdefault((resource["project"], resource["name"]), resource)
+    seen = _resource_keys(state)
+    names = _unique(set(seen))
     found = []
     for (project, name), resource in sorted(seen.items()):
         spec = {"type": resource["type"], "owner": f"group:default/{teams.get(project, '')}"}
         spec["system"] = project
         notes = {RESOURCE_ID: resource["id"]}
-        found.append(_entity("Resource", name, spec, location, annotations=notes))
-    return found
-
-
-def _templates(state: LiveState, location: str, owner: str) -> list[dict[str, Any]]:
-    found = []
-    for template in state.templates:
-        spec = {"type": "service", "owner": owner, "parameters": [], "steps": []}
-        notes = {"plinth.dev/template-version": template["version"]}
-        found.append(
-            _entity(
-                "Template",
-                template["name"],
-                spec,
-                location,
-                annotations=notes,
-                description=template.get("description"),
-            )
-        )
+        found.append(_entity("Resource", names[(project, name)], spec, location, annotations=notes))
     return found
 
 
 def to_entities(state: LiveState, *, location: str) -> list[dict[str, Any]]:
     """Return the entities of ``state``; ``location`` is the URL they are served from."""
-    owner = f"group:default/{state.teams[0]['name']}" if state.teams else "group:default/platform"
-    if any(t["name"] == "platform" for t in state.teams):
-        owner = "group:default/platform"
     return [
         *_people(state, location),
         *_systems(state, location),
         *_components(state, location),
         *_resources(state, location),
-        *_templates(state, location, owner),
     ]
+
+
+def dump_entities(entities: Sequence[dict[str, Any]]) -> str:
+    """Return entities as one multi-document YAML file (a ``catalog-info.yaml``)."""
+    return yaml.safe_dump_all(list(entities), sort_keys=True, allow_unicode=True)

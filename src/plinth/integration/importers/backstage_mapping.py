@@ -224,7 +224,8 @@ def to_plinth(
             project = mapper.project_of(entity)
             if project is None:
                 message = (
-                    f"a {kind} needs spec.system (its Plinth project), or give a default project"
+                    f"a {kind} needs spec.system (its Plinth project), or give a default "
+                    "project (plinth import backstage --project NAME)"
                 )
                 mapper.fail(entity, "$.spec.system", message)
                 continue

@@ -5,7 +5,10 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+import pytest
+
 from plinth.capabilities.accelerators.model import Node, Pool, Queue
+from plinth.core.errors import Conflict
 from plinth.infrastructure.providers.kubernetes import render_kueue
 from plinth.infrastructure.providers.kubernetes.names import dns_label
 
@@ -127,3 +130,28 @@ def test_the_stored_schemas_reject_what_kueue_and_kubevirt_would() -> None:
         "spec": {"running": True, "template": {"spec": {"domain": {"devices": {}, "cpus": 2}}}},
     }
     assert any("cpus" in e for e in crd_errors(vm))
+
+
+def test_only_a_teams_namespaces_may_use_its_cluster_queue() -> None:
+    queues = _by(_rendered(), "ClusterQueue")
+    assert queues["research"]["spec"]["namespaceSelector"] == {
+        "matchExpressions": [
+            {
+                "key": "kubernetes.io/metadata.name",
+                "operator": "In",
+                "values": ["plinth-lab-dev", "plinth-lab-prod"],
+            }
+        ]
+    }
+    nobody = queues[dns_label("Product Team")]["spec"]["namespaceSelector"]
+    assert nobody == {
+        "matchExpressions": [{"key": "kubernetes.io/metadata.name", "operator": "DoesNotExist"}]
+    }
+    open_to_all = _by(render_kueue(QUEUES, POOLS), "ClusterQueue")["batch"]
+    assert open_to_all["spec"]["namespaceSelector"] == {}
+
+
+def test_two_teams_in_one_namespace_is_a_conflict_naming_both() -> None:
+    shared = {"research": ["plinth"], "batch": ["plinth"]}
+    with pytest.raises(Conflict, match=r"teams 'batch' and 'research' both run in namespace"):
+        render_kueue(QUEUES, POOLS, namespaces=shared)

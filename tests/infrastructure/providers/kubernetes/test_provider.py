@@ -105,6 +105,43 @@ def test_a_training_job_waits_for_kueue_and_is_not_reapplied(
     assert observed.state["drift"] == []
 
 
+def test_a_replaced_job_stays_when_another_object_of_it_is_refused(
+    provider: KubernetesProvider, apiserver: FakeKubeApiServer
+) -> None:
+    job = resource("job", {"containers": WEB["containers"]}, name="migrate")
+    provider.apply(job, {})
+    before = apiserver.find("batch/v1", "jobs", NS, "migrate")
+    assert before is not None
+    apiserver.update_as(
+        "kubectl-edit",
+        "networking.k8s.io/v1",
+        "networkpolicies",
+        NS,
+        "migrate",
+        {"spec": {"policyTypes": ["Egress"]}},
+    )
+    changed = resource("job", {"containers": WEB["containers"], "timeout_s": 60}, name="migrate")
+    assert provider.plan(changed, provider.observe(changed, {})).action is ChangeAction.REPLACE
+    with pytest.raises(PermanentError, match='conflict with "kubectl-edit"'):
+        provider.apply(changed, {})
+    after = apiserver.find("batch/v1", "jobs", NS, "migrate")
+    assert after is not None, "the old Job was deleted although its replacement was refused"
+    assert after["metadata"]["uid"] == before["metadata"]["uid"]
+
+
+def test_a_missing_namespace_is_a_permanent_error_saying_what_to_check(
+    tmp_path: Path, apiserver: FakeKubeApiServer
+) -> None:
+    volume = resource("volume", {"size": "1Gi"}, name="data")
+    made = KubernetesProvider(kube_context(tmp_path, apiserver, create_namespaces=False))
+    try:
+        with pytest.raises(PermanentError, match=r'namespaces "plinth-shop-dev" not found.*is the'):
+            made.apply(volume, {})
+    finally:
+        made.close()
+    assert apiserver.all_with_label(RESOURCE_LABEL, resource_label_value(volume.id)) == []
+
+
 def test_a_secret_is_a_secret_output_and_stays_the_same(provider: KubernetesProvider) -> None:
     token = resource("secret", {"length": 40}, name="token")
     first = provider.apply(token, {})

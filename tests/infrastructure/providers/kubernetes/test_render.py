@@ -213,3 +213,22 @@ def test_a_model_deployment_needs_its_server_image_and_claim() -> None:
     args = deployment["spec"]["template"]["spec"]["containers"][0]["args"]
     assert "--artifact=/models/artifacts/fraud/3/model.onnx" in args
     assert SECURE["runAsNonRoot"] is True
+
+
+def test_a_vm_takes_the_contracts_sizes_and_schema_with_a_container_image() -> None:
+    spec = {
+        "image": {"disk": "/i/d.qcow2", "container_image": "r/d:1"},
+        "memory": "524288K",
+        "disks": [{"name": "data", "size": "1G"}],
+    }
+    manifests = render(resource("vm", spec, name="legacy"), RenderOptions())
+    for manifest in manifests:
+        validate_everywhere(manifest)
+    domain = _one(manifests, "VirtualMachine")["spec"]["template"]["spec"]["domain"]
+    assert domain["memory"]["guest"] == "524288k"  # the contract's K is Kubernetes' k
+    claim = _one(manifests, "PersistentVolumeClaim")
+    assert claim["spec"]["resources"]["requests"]["storage"] == "1G"
+    with pytest.raises(PermanentError, match="invalid vm spec"):
+        render(resource("vm", {**spec, "memory": "1.5Gi"}), RenderOptions())
+    with pytest.raises(PermanentError, match="invalid vm spec"):
+        render(resource("vm", {**spec, "console": True}), RenderOptions())

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from plinth.core.errors import PermanentError
+from plinth.core.errors import PermanentError, TemporaryError
 from plinth.infrastructure.providers.base import ProviderContext, Resource
 from plinth.infrastructure.providers.local.layout import Layout
 from plinth.infrastructure.providers.local.postgres import Postgres
@@ -23,7 +23,7 @@ from plinth.infrastructure.providers.local.provider import LocalProvider
 from plinth.infrastructure.providers.local.runtime import stop_local_runtime
 from plinth.infrastructure.providers.local.snapshots import Snapshots, VmDisks
 
-from .local_provider_helpers import make_resource
+from .local_provider_helpers import make_resource, wait_for
 
 pytestmark = pytest.mark.skipif(
     shutil.which("qemu-img") is None or shutil.which("qemu-io") is None,
@@ -71,6 +71,12 @@ def holds(path: Path, pattern: int) -> bool:
     return done.returncode == 0 and "verification failed" not in done.stdout + done.stderr
 
 
+def locked(path: Path) -> bool:
+    """Return True when another process holds the image (``qemu-img info`` is refused)."""
+    done = subprocess.run(["qemu-img", "info", str(path)], capture_output=True, text=True)
+    return done.returncode != 0 and "lock" in done.stderr
+
+
 def snapshots(tmp_path: Path, vms: object) -> Snapshots:
     """Return snapshots of a data directory under ``tmp_path``."""
     layout = Layout(tmp_path / "data")
@@ -106,6 +112,28 @@ def test_vm_disks_are_copied_while_halted_and_restored(tmp_path: Path) -> None:
     with pytest.raises(PermanentError, match="no longer has disk"):
         snaps.restore(vm, {}, taken.location)
     assert disks.halts == 2  # refused before anything was touched
+
+
+def test_a_disk_still_in_use_is_never_copied(tmp_path: Path) -> None:
+    disks = Disks({"data": qcow2(tmp_path / "data.qcow2", 0x41)})
+    snaps = snapshots(tmp_path, disks)
+    vm = make_resource("res_vm_busy", "vm", {}, name="busy")
+    holder = subprocess.Popen(  # holds the image's write lock, as a running QEMU does
+        ["qemu-io", "-f", "qcow2", str(disks.disks["data"])],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_for(lambda: locked(disks.disks["data"]))
+        with pytest.raises(TemporaryError, match="kept being started again"):
+            snaps.snapshot(vm, {}, "snap_busy")
+        assert disks.halts == 3
+        assert not (tmp_path / "data" / "snapshots" / "snap_busy").exists()
+    finally:
+        holder.kill()
+        holder.wait(10)
+    assert snaps.snapshot(vm, {}, "snap_busy").kind == "vm-disk"
 
 
 def test_a_missing_disk_file_leaves_no_snapshot(tmp_path: Path) -> None:

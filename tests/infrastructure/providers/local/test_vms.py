@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import urllib.request
 from collections.abc import Iterator
@@ -26,7 +27,7 @@ from plinth.infrastructure.providers.base import (
     ProviderContext,
     Resource,
 )
-from plinth.infrastructure.providers.local import processes, qemu
+from plinth.infrastructure.providers.local import processes, qemu, vm_files
 from plinth.infrastructure.providers.local.provider import LocalProvider
 from plinth.infrastructure.providers.local.runtime import stop_local_runtime
 
@@ -143,7 +144,15 @@ def test_vm_lifecycle(vm_provider: LocalProvider, guest: tuple[Path, str]) -> No
     assert after.healthy is True
     assert "disk-marker-42" in get(after.outputs["url"] + "/disks.txt")
 
-    vm_provider.destroy(moved, after.state)
+    # Halted (for a snapshot): disks flushed, QEMU gone, the next reconcile starts it again.
+    disks = vm_provider.vms.disk_files(moved)
+    assert list(disks) == ["data"] and disks["data"].is_file()
+    vm_provider.vms.halt(moved)
+    assert processes.scan(str(vm_provider.layout.root), vm.id) == []
+    halted = vm_provider.observe(moved, after.state)
+    assert vm_provider.plan(moved, halted).reasons == ("vm not running",)
+
+    vm_provider.destroy(moved, halted.state)
     assert processes.scan(str(vm_provider.layout.root), vm.id) == []
     assert not vm_provider.layout.vm_dir(vm.id).exists()
     assert vm_provider.observe(moved, {}).phase == "absent"
@@ -186,8 +195,9 @@ def test_bad_input_is_refused_before_anything_starts(
         assert not vm_provider.layout.vm_dir(vm.id).exists()
 
 
-def test_plan_of_disks_and_resizes(vm_provider: LocalProvider) -> None:
+def test_plan_of_disks_and_resizes(tmp_path: Path) -> None:
     """Growing a disk is an update, removing one a replace, shrinking one is named."""
+    vm_provider = LocalProvider(ProviderContext(data_dir=tmp_path, secret_key=SECRET))
     applied = {"image": {"disk": "/x"}, "vcpus": 1, "memory": 256 * 1024**2, "disks": {"d": 2**30}}
     seen = Observation(exists=True, phase="running", state={"applied": applied})
 
@@ -205,3 +215,15 @@ def test_plan_of_disks_and_resizes(vm_provider: LocalProvider) -> None:
     action, reasons = plan(disks=[{"name": "d", "size": "1Gi"}], memory="512Mi")
     assert (action, reasons) == (ChangeAction.UPDATE, ("restart to resize: memory 256Mi → 512Mi",))
     assert plan(disks=[{"name": "d", "size": "1Gi"}])[0] == ChangeAction.UPDATE  # digest differs
+
+
+def test_host_ports_stay_until_taken(tmp_path: Path) -> None:
+    """A VM keeps its host port across restarts, and gets another one when it was taken."""
+    spec = {"ports": {"http": 80, "ssh": 22}}
+    first = vm_files.host_ports(tmp_path, spec)
+    assert vm_files.host_ports(tmp_path, spec) == first
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as squatter:
+        squatter.bind(("127.0.0.1", first["http"]))
+        squatter.listen()
+        moved = vm_files.host_ports(tmp_path, spec)
+    assert moved["http"] != first["http"] and moved["ssh"] == first["ssh"]

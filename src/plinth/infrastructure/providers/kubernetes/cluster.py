@@ -188,13 +188,19 @@ class Cluster:
         if self.config.force_conflicts if force is None else force:
             query.append(("force", "true"))
         path = kind.path(meta.get("namespace"), meta["name"])
-        return self._call(
-            "PATCH",
-            path,
-            query=query,
-            body=dict(manifest),
-            content_type="application/apply-patch+yaml",
-        )
+        try:
+            return self._call(
+                "PATCH",
+                path,
+                query=query,
+                body=dict(manifest),
+                content_type="application/apply-patch+yaml",
+            )
+        except Missing as exc:  # 404 on apply: no such namespace, or the API is not served
+            raise PermanentError(
+                f"cannot apply {kind.kind} {meta['name']}: {exc} (is the namespace there, and "
+                f"does the cluster serve {kind.api_version}? KubeVirt and Kueue need installing)"
+            ) from None
 
     def get(self, kind: Kind, namespace: str | None, name: str) -> dict[str, Any] | None:
         """Return one object, or None when it does not exist."""

@@ -28,21 +28,27 @@ from typing import Any
 from plinth.core.errors import PermanentError
 from plinth.infrastructure.providers.base import Resource
 from plinth.infrastructure.providers.kubernetes.names import (
+    Manifest,
     RenderOptions,
     dns_label,
     labels,
     metadata,
     object_name,
-    secret_data,
-    selector_labels,
+    secret_manifest,
 )
 from plinth.infrastructure.providers.kubernetes.pods import DEFAULT_ACCELERATOR_RESOURCE
+from plinth.infrastructure.providers.kubernetes.storage import claim_manifest
+from plinth.infrastructure.providers.kubernetes.workloads import cluster_service
 
 __all__ = ["KUBEVIRT_VERSION", "boot_image", "render_vm"]
 
 KUBEVIRT_VERSION = "v1.9.0"
 DEFAULT_MEMORY = "256Mi"
-Manifest = dict[str, Any]
+
+
+def _quantity(size: str) -> str:
+    """Return a size of the ``vm`` contract as a Kubernetes quantity (``K`` is ``k`` there)."""
+    return f"{size[:-1]}k" if size.endswith("K") else size
 
 
 def boot_image(spec: Mapping[str, Any], options: RenderOptions) -> str:
@@ -117,7 +123,7 @@ def _probe(spec: Mapping[str, Any]) -> Manifest | None:
 
 
 def _domain(spec: Mapping[str, Any], options: RenderOptions, disks: list[Manifest]) -> Manifest:
-    memory = str(spec.get("memory") or DEFAULT_MEMORY)
+    memory = _quantity(str(spec.get("memory") or DEFAULT_MEMORY))
     interface: Manifest = {"name": "default", "masquerade": {}}
     ports = spec.get("ports") or {}
     if ports:
@@ -157,21 +163,20 @@ def render_vm(
     if probe is not None:
         vmi_spec["readinessProbe"] = probe
     out: list[Manifest] = [
-        _claim(resource, options, digest, str(d["name"]), str(d["size"]))
+        claim_manifest(
+            resource,
+            options,
+            name=object_name(resource, str(d["name"])),
+            size=_quantity(str(d["size"])),
+            spec_digest=digest,
+        )
         for d in spec.get("disks") or []
     ]
     if spec.get("user_data"):
-        meta = metadata(
-            resource, options, name=object_name(resource, "userdata"), spec_digest=digest
-        )
+        name = object_name(resource, "userdata")
+        user_data = {"userdata": str(spec["user_data"])}
         out.append(
-            {
-                "apiVersion": "v1",
-                "kind": "Secret",
-                "metadata": meta,
-                "type": "Opaque",
-                "data": secret_data({"userdata": str(spec["user_data"])}),
-            }
+            secret_manifest(resource, options, name=name, spec_digest=digest, values=user_data)
         )
     out.append(
         {
@@ -185,48 +190,6 @@ def render_vm(
         }
     )
     if spec.get("ports"):
-        out.append(_service(resource, spec, options, digest))
+        ports = [{"name": n, "port": p} for n, p in sorted(spec["ports"].items())]
+        out.append(cluster_service(resource, options, digest, ports))
     return out
-
-
-def _claim(
-    resource: Resource, options: RenderOptions, digest: str, name: str, size: str
-) -> Manifest:
-    claim: Manifest = {
-        "accessModes": ["ReadWriteOnce"],
-        "resources": {"requests": {"storage": size}},
-    }
-    if options.storage_class:
-        claim["storageClassName"] = options.storage_class
-    return {
-        "apiVersion": "v1",
-        "kind": "PersistentVolumeClaim",
-        "metadata": metadata(
-            resource, options, name=object_name(resource, name), spec_digest=digest
-        ),
-        "spec": claim,
-    }
-
-
-def _service(
-    resource: Resource, spec: Mapping[str, Any], options: RenderOptions, digest: str
-) -> Manifest:
-    ports = sorted((spec.get("ports") or {}).items())
-    return {
-        "apiVersion": "v1",
-        "kind": "Service",
-        "metadata": metadata(resource, options, name=object_name(resource), spec_digest=digest),
-        "spec": {
-            "type": "ClusterIP",
-            "selector": selector_labels(resource),
-            "ports": [
-                {
-                    "name": dns_label(name),
-                    "port": int(port),
-                    "targetPort": int(port),
-                    "protocol": "TCP",
-                }
-                for name, port in ports
-            ],
-        },
-    }

@@ -10,8 +10,9 @@ inside a cluster Kueue enforces the same quotas. The mapping:
   ``<type>-mig``;
 - each cohort → a ``Cohort``;
 - each team's queue → a ``ClusterQueue`` named after the team, in its cohort, with the
-  nominal quota, borrowing limit and lending limit of each type, and the team's weight
-  as its fair-sharing weight;
+  nominal quota, borrowing limit and lending limit of each type, the team's weight
+  as its fair-sharing weight, and a ``namespaceSelector`` that admits workloads from
+  the team's namespaces only (so no other namespace can spend the team's quota);
 - each namespace of a team → a ``LocalQueue`` (named ``local_queue``, by default
   ``default``) pointing at the team's ClusterQueue: the queue name every accelerator
   workload of the Kubernetes provider carries in ``kueue.x-k8s.io/queue-name``.
@@ -26,9 +27,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from fractions import Fraction
-from typing import Any, Protocol
+from typing import Protocol
 
-from plinth.infrastructure.providers.kubernetes.names import MANAGED_BY, dns_label, label_value
+from plinth.core.errors import Conflict
+from plinth.infrastructure.providers.kubernetes.names import (
+    MANAGED_BY,
+    Manifest,
+    dns_label,
+    label_value,
+)
 from plinth.infrastructure.providers.kubernetes.pods import (
     DEFAULT_ACCELERATOR_RESOURCE,
     mig_resource,
@@ -45,7 +52,7 @@ __all__ = [
 
 KUEUE_API = "kueue.x-k8s.io/v1beta2"
 ACCELERATOR_NODE_LABEL = "plinth.dev/accelerator"
-Manifest = dict[str, Any]
+NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"
 
 
 class QueueLike(Protocol):
@@ -128,10 +135,24 @@ def _groups(keys: Iterable[str], resources: Mapping[str, str]) -> dict[tuple[str
     return groups
 
 
+def _namespace_selector(spaces: Sequence[str] | None) -> Manifest:
+    """Return a ClusterQueue's selector: only its team's namespaces may queue to it."""
+    if spaces is None:
+        return {}  # no namespaces given: every namespace
+    if not spaces:  # a team without namespaces: none (every namespace has this label)
+        return {"matchExpressions": [{"key": NAMESPACE_NAME_LABEL, "operator": "DoesNotExist"}]}
+    return {
+        "matchExpressions": [
+            {"key": NAMESPACE_NAME_LABEL, "operator": "In", "values": sorted(set(spaces))}
+        ]
+    }
+
+
 def _cluster_queue(
     queue: QueueLike,
     groups: Mapping[tuple[str, ...], list[str]],
     resources: Mapping[str, str],
+    spaces: Sequence[str] | None,
 ) -> Manifest:
     quota: dict[tuple[str, str], Manifest] = {}
     for key, nominal in queue.nominal.items():
@@ -163,12 +184,26 @@ def _cluster_queue(
         "metadata": _meta(dns_label(queue.team)),
         "spec": {
             "cohortName": dns_label(queue.cohort),
-            "namespaceSelector": {},
+            "namespaceSelector": _namespace_selector(spaces),
             "queueingStrategy": "BestEffortFIFO",
             "fairSharing": {"weight": _quantity(queue.weight)},
             "resourceGroups": resource_groups,
         },
     }
+
+
+def _refuse_shared_namespaces(namespaces: Mapping[str, Sequence[str]]) -> None:
+    """Raise Conflict when two teams would need their LocalQueue in one namespace."""
+    owner: dict[str, str] = {}
+    for team, spaces in sorted(namespaces.items()):
+        for namespace in spaces:
+            other = owner.setdefault(namespace, team)
+            if other != team:
+                raise Conflict(
+                    f"teams {other!r} and {team!r} both run in namespace {namespace!r}, which "
+                    "can hold one team's LocalQueue only: give each project its own namespace "
+                    "(unset the kubernetes provider setting kubernetes_namespace)"
+                )
 
 
 def render_kueue(
@@ -182,8 +217,12 @@ def render_kueue(
     """Return the ResourceFlavors, Cohorts, ClusterQueues and LocalQueues of team quotas.
 
     ``namespaces`` maps a team to the namespaces its workloads run in (one LocalQueue
-    each); ``accelerator_resources`` maps an accelerator type to its extended resource
+    each, and only they may use the team's ClusterQueue; when None, every namespace
+    may); ``accelerator_resources`` maps an accelerator type to its extended resource
     name (``nvidia.com/gpu`` when not given).
+
+    Raises:
+        Conflict: two teams share a namespace (it can hold one LocalQueue of that name).
     """
     queue_list = sorted(queues, key=lambda q: q.team)
     resources = dict(accelerator_resources or {})
@@ -195,7 +234,10 @@ def render_kueue(
         out.append(
             {"apiVersion": KUEUE_API, "kind": "Cohort", "metadata": _meta(cohort), "spec": {}}
         )
-    out.extend(_cluster_queue(q, groups, resources) for q in queue_list)
+    for queue in queue_list:
+        allowed = None if namespaces is None else list(namespaces.get(queue.team, ()))
+        out.append(_cluster_queue(queue, groups, resources, allowed))
+    _refuse_shared_namespaces(namespaces or {})
     for team, spaces in sorted((namespaces or {}).items()):
         for namespace in sorted(set(spaces)):
             out.append(

@@ -24,6 +24,7 @@ __all__ = [
     "MANAGED_BY",
     "RESOURCE_ANNOTATION",
     "RESOURCE_LABEL",
+    "Manifest",
     "RenderOptions",
     "dns_label",
     "label_value",
@@ -34,6 +35,7 @@ __all__ = [
     "object_name",
     "resource_label_value",
     "secret_data",
+    "secret_manifest",
     "selector_labels",
 ]
 
@@ -41,6 +43,9 @@ RESOURCE_LABEL = "plinth.dev/resource-id"
 RESOURCE_ANNOTATION = "plinth.dev/resource"
 DIGEST_ANNOTATION = "plinth.dev/spec-digest"
 MANAGED_BY = "app.kubernetes.io/managed-by"
+
+Manifest = dict[str, Any]
+"""One Kubernetes object, as plain data."""
 
 _LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
 
@@ -148,3 +153,21 @@ def metadata(
 def secret_data(values: Mapping[str, str]) -> dict[str, str]:
     """Return ``values`` as a Secret's ``data`` (base64; what the API server stores)."""
     return {key: base64.b64encode(value.encode()).decode() for key, value in values.items()}
+
+
+def secret_manifest(
+    resource: Resource,
+    options: RenderOptions,
+    *,
+    name: str,
+    spec_digest: str,
+    values: Mapping[str, str],
+) -> Manifest:
+    """Return an ``Opaque`` Secret of ``resource`` holding ``values``."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": metadata(resource, options, name=name, spec_digest=spec_digest),
+        "type": "Opaque",
+        "data": secret_data(values),
+    }

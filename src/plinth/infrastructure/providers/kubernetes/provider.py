@@ -111,6 +111,27 @@ def render_options(
     )
 
 
+def _key(obj: Mapping[str, Any]) -> tuple[str, str]:
+    return str(obj["kind"]), str(obj["metadata"]["name"])
+
+
+def _changes(
+    manifests: list[dict[str, Any]], live: Mapping[tuple[str, str], dict[str, Any]]
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Return the manifests to apply and the live Jobs they replace."""
+    todo: list[dict[str, Any]] = []
+    replaced: list[dict[str, Any]] = []
+    for manifest in manifests:
+        before = live.get(_key(manifest))
+        if manifest["kind"] == "Job" and before is not None:
+            digest = (before["metadata"].get("annotations") or {}).get(DIGEST_ANNOTATION)
+            if digest == manifest["metadata"]["annotations"][DIGEST_ANNOTATION]:
+                continue  # a Job's template is immutable and Kueue owns its suspension
+            replaced.append(before)
+        todo.append(manifest)
+    return todo, replaced
+
+
 class KubernetesProvider:
     """Realises services, jobs, volumes, secrets, routes, model deployments and VMs in a cluster."""
 
@@ -191,29 +212,34 @@ class KubernetesProvider:
         if self.create_namespaces and self.cluster.get(KINDS[0], None, namespace) is None:
             self.cluster.apply(manifest)
 
+    def _write(
+        self, todo: list[dict[str, Any]], replaced: list[dict[str, Any]], namespace: str
+    ) -> None:
+        """Dry-run, then apply ``todo``; old Jobs go only once the rest passed the dry run."""
+        old = {_key(o) for o in replaced}
+        for manifest in todo:  # an old Job would refuse its replacement's dry run
+            if _key(manifest) not in old:
+                self.cluster.apply(manifest, dry_run=True)
+        for before in replaced:
+            self.cluster.delete(
+                kind_of(before), namespace, before["metadata"]["name"], propagation="Background"
+            )
+        for manifest in todo:
+            if _key(manifest) in old:
+                self.cluster.apply(manifest, dry_run=True)
+        for manifest in todo:
+            self.cluster.apply(manifest)
+
     def apply(self, resource: Resource, state: Mapping[str, Any]) -> Observation:
         """Make the resource's objects exist as rendered; idempotent and crash-safe."""
         options = self._options(resource)
         manifests = render(resource, options)
         namespace = namespace_for(resource, options)
         self._ensure_namespace(namespace)
-        live = {(o["kind"], o["metadata"]["name"]): o for o in self._live(resource, namespace)}
-        todo: list[dict[str, Any]] = []
-        for manifest in manifests:
-            before = live.get((manifest["kind"], manifest["metadata"]["name"]))
-            if manifest["kind"] == "Job" and before is not None:
-                digest = before["metadata"].get("annotations", {}).get(DIGEST_ANNOTATION)
-                if digest == manifest["metadata"]["annotations"][DIGEST_ANNOTATION]:
-                    continue  # a Job's template is immutable and Kueue owns its suspension
-                self.cluster.delete(
-                    kind_of(before), namespace, before["metadata"]["name"], propagation="Background"
-                )
-            todo.append(manifest)
-        for manifest in todo:
-            self.cluster.apply(manifest, dry_run=True)
-        for manifest in todo:
-            self.cluster.apply(manifest)
-        rendered = {(m["kind"], m["metadata"]["name"]) for m in manifests}
+        live = {_key(o): o for o in self._live(resource, namespace)}
+        todo, replaced = _changes(manifests, live)
+        self._write(todo, replaced, namespace)
+        rendered = {_key(m) for m in manifests}
         for key, obj in live.items():
             if key not in rendered:
                 self.cluster.delete(kind_of(obj), namespace, key[1], propagation=self.propagation)

@@ -6,9 +6,10 @@ The shapes are the platform's own (those of the local provider, see
 - a workload volume's ``source`` is ``pvc:<claim>[/<sub path>]`` (what a ``volume``
   resource of this provider reports as its ``source`` output) as well as a path;
 - ``postgres`` and ``mlflow`` are not declared: they have no Kubernetes form here;
-- ``vm`` (issue 9's contract) renders to a KubeVirt ``VirtualMachine``; its
-  ``image`` may name ``container_image``, the OCI image that carries the kernel
-  and initrd (or the disk) inside the cluster.
+- ``vm`` (issue 9's contract) renders to a KubeVirt ``VirtualMachine``: its schema
+  is the local provider's (the params ``render_vm`` realises), whose ``image`` may
+  also name ``container_image``, the OCI image that carries the kernel and initrd
+  (or the disk) inside the cluster.
 """
 
 from __future__ import annotations
@@ -25,74 +26,34 @@ from plinth.infrastructure.providers.local.specs import plain
 
 __all__ = ["SCHEMAS", "VM_SCHEMA", "validate_spec"]
 
-_QUANTITY = {"type": "string", "pattern": "^[0-9]+(\\.[0-9]+)?(Ki|Mi|Gi|Ti|k|M|G|T)?$"}
-_PATH = {"type": "string", "pattern": "^/"}
 _CONTAINER_IMAGE = {"type": "string", "minLength": 1}
+_VM_PARAMS = (
+    "image",
+    "vcpus",
+    "memory",
+    "disks",
+    "ports",
+    "health",
+    "user_data",
+    "gpu",
+    "boot_timeout_seconds",
+    "security",
+)
+"""The ``vm`` params ``kubevirt.render_vm`` realises: any other is refused, not ignored."""
 
-VM_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "additionalProperties": False,
-    "required": ["image"],
-    "properties": {
-        "image": {
-            "oneOf": [
-                {
-                    "type": "object",
-                    "additionalProperties": False,
-                    "required": ["kernel", "initrd"],
-                    "properties": {
-                        "kernel": _PATH,
-                        "initrd": _PATH,
-                        "cmdline": {"type": "string"},
-                        "container_image": _CONTAINER_IMAGE,
-                    },
-                },
-                {
-                    "type": "object",
-                    "additionalProperties": False,
-                    "required": ["disk"],
-                    "properties": {"disk": _PATH, "container_image": _CONTAINER_IMAGE},
-                },
-            ]
-        },
-        "vcpus": {"type": "integer", "minimum": 1, "maximum": 64},
-        "memory": _QUANTITY,
-        "disks": {
-            "type": "array",
-            "items": {
-                "type": "object",
-                "additionalProperties": False,
-                "required": ["name", "size"],
-                "properties": {
-                    "name": {"type": "string", "pattern": "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"},
-                    "size": _QUANTITY,
-                },
-            },
-        },
-        "ports": {
-            "type": "object",
-            "additionalProperties": {"type": "integer", "minimum": 1, "maximum": 65535},
-        },
-        "health": {
-            "type": "object",
-            "additionalProperties": False,
-            "required": ["port"],
-            "properties": {"port": {"type": "string"}, "http_path": {"type": "string"}},
-        },
-        "user_data": {"type": "string"},
-        "gpu": {
-            "type": "object",
-            "additionalProperties": False,
-            "required": ["count"],
-            "properties": {
-                "count": {"type": "integer", "minimum": 1, "maximum": 16},
-                "type": {"type": "string", "minLength": 1},
-            },
-        },
-        "boot_timeout_seconds": {"type": "integer", "minimum": 1},
-        "security": {"type": "object"},
-    },
-}
+
+def _vm_schema(local: dict[str, Any]) -> dict[str, Any]:
+    """Return the local provider's ``vm`` schema with ``image.container_image`` added."""
+    out = copy.deepcopy(local)
+    out["properties"] = {k: v for k, v in out["properties"].items() if k in _VM_PARAMS}
+    image = out["properties"]["image"]
+    for variant in image.get("anyOf") or image.get("oneOf") or [image]:
+        variant["properties"]["container_image"] = _CONTAINER_IMAGE
+    return out
+
+
+VM_SCHEMA: dict[str, Any] = _vm_schema(LOCAL_SCHEMAS["vm"])
+"""The ``vm`` contract's schema (one definition, the local provider's) plus ``container_image``."""
 
 _RENDERED = ("service", "job", "volume", "route", "model-deployment", "secret")
 

@@ -22,17 +22,19 @@ from urllib.parse import urlsplit
 from plinth.core.errors import PermanentError
 from plinth.infrastructure.providers.base import Resource
 from plinth.infrastructure.providers.kubernetes.names import (
+    Manifest,
     RenderOptions,
     metadata,
     namespace_for,
     object_name,
-    secret_data,
+    secret_manifest,
 )
 
 __all__ = [
     "DEFAULT_SECRET_LENGTH",
     "DEFAULT_VOLUME_SIZE",
     "SECRET_KEY",
+    "claim_manifest",
     "render_route",
     "render_secret",
     "render_volume",
@@ -42,26 +44,33 @@ __all__ = [
 DEFAULT_VOLUME_SIZE = "1Gi"
 DEFAULT_SECRET_LENGTH = 32
 SECRET_KEY = "value"
-Manifest = dict[str, Any]
+
+
+def claim_manifest(
+    resource: Resource, options: RenderOptions, *, name: str, size: str, spec_digest: str
+) -> Manifest:
+    """Return a ``ReadWriteOnce`` PersistentVolumeClaim of ``resource`` (setting's class)."""
+    claim: Manifest = {
+        "accessModes": ["ReadWriteOnce"],
+        "resources": {"requests": {"storage": size}},
+    }
+    if options.storage_class:
+        claim["storageClassName"] = options.storage_class
+    return {
+        "apiVersion": "v1",
+        "kind": "PersistentVolumeClaim",
+        "metadata": metadata(resource, options, name=name, spec_digest=spec_digest),
+        "spec": claim,
+    }
 
 
 def render_volume(
     resource: Resource, spec: Mapping[str, Any], options: RenderOptions, digest: str
 ) -> list[Manifest]:
     """Return the PersistentVolumeClaim of a ``volume``."""
-    claim: Manifest = {
-        "accessModes": ["ReadWriteOnce"],
-        "resources": {"requests": {"storage": str(spec.get("size") or DEFAULT_VOLUME_SIZE)}},
-    }
-    if options.storage_class:
-        claim["storageClassName"] = options.storage_class
+    size = str(spec.get("size") or DEFAULT_VOLUME_SIZE)
     return [
-        {
-            "apiVersion": "v1",
-            "kind": "PersistentVolumeClaim",
-            "metadata": metadata(resource, options, name=object_name(resource), spec_digest=digest),
-            "spec": claim,
-        }
+        claim_manifest(resource, options, name=object_name(resource), size=size, spec_digest=digest)
     ]
 
 
@@ -83,16 +92,9 @@ def render_secret(
     """Return the Secret of a ``secret`` resource."""
     if not options.secret_key:
         raise PermanentError("the kubernetes provider has no platform key to derive secrets")
-    value = secret_value(resource, spec, options.secret_key)
-    return [
-        {
-            "apiVersion": "v1",
-            "kind": "Secret",
-            "metadata": metadata(resource, options, name=object_name(resource), spec_digest=digest),
-            "type": "Opaque",
-            "data": secret_data({SECRET_KEY: value}),
-        }
-    ]
+    values = {SECRET_KEY: secret_value(resource, spec, options.secret_key)}
+    name = object_name(resource)
+    return [secret_manifest(resource, options, name=name, spec_digest=digest, values=values)]
 
 
 def _backend(resource: Resource, spec: Mapping[str, Any], options: RenderOptions) -> Manifest:

@@ -16,12 +16,13 @@
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from plinth.core.errors import PermanentError
 from plinth.infrastructure.providers.base import Resource
 from plinth.infrastructure.providers.kubernetes.names import (
+    Manifest,
     RenderOptions,
     dns_label,
     label_value,
@@ -29,7 +30,7 @@ from plinth.infrastructure.providers.kubernetes.names import (
     metadata,
     namespace_for,
     object_name,
-    secret_data,
+    secret_manifest,
     selector_labels,
 )
 from plinth.infrastructure.providers.kubernetes.pods import (
@@ -41,6 +42,7 @@ from plinth.infrastructure.providers.kubernetes.pods import (
 
 __all__ = [
     "MODEL_SERVER_PORT",
+    "cluster_service",
     "network_policy",
     "render_job",
     "render_model_deployment",
@@ -49,7 +51,6 @@ __all__ = [
 ]
 
 MODEL_SERVER_PORT = 8000
-Manifest = dict[str, Any]
 
 
 def service_host(resource: Resource, options: RenderOptions) -> str:
@@ -60,25 +61,17 @@ def service_host(resource: Resource, options: RenderOptions) -> str:
 def _secrets(
     resource: Resource, spec: Mapping[str, Any], options: RenderOptions, digest: str
 ) -> list[Manifest]:
-    out: list[Manifest] = []
-    for name, data in (env_secret(resource, spec), files_secret(resource, spec)):
-        if data:
-            meta = metadata(resource, options, name=name, spec_digest=digest)
-            out.append(
-                {
-                    "apiVersion": "v1",
-                    "kind": "Secret",
-                    "metadata": meta,
-                    "type": "Opaque",
-                    "data": secret_data(data),
-                }
-            )
-    return out
+    return [
+        secret_manifest(resource, options, name=name, spec_digest=digest, values=data)
+        for name, data in (env_secret(resource, spec), files_secret(resource, spec))
+        if data
+    ]
 
 
-def _service(
-    resource: Resource, options: RenderOptions, digest: str, ports: list[Mapping[str, Any]]
+def cluster_service(
+    resource: Resource, options: RenderOptions, digest: str, ports: Sequence[Mapping[str, Any]]
 ) -> Manifest:
+    """Return the ClusterIP Service of ``resource`` for ``ports`` (``{name, port, protocol?}``)."""
     return {
         "apiVersion": "v1",
         "kind": "Service",
@@ -130,7 +123,7 @@ def render_service(
     out = _secrets(resource, spec, options, digest)
     out.append(_deployment(resource, options, digest, template, replicas=replicas))
     if spec.get("ports"):
-        out.append(_service(resource, options, digest, list(spec["ports"])))
+        out.append(cluster_service(resource, options, digest, list(spec["ports"])))
     out.append(network_policy(resource, spec, options, digest))
     return out
 
@@ -208,7 +201,7 @@ def render_model_deployment(
     replicas = int(spec.get("replicas", 1))
     return [
         _deployment(resource, options, digest, template, replicas=replicas),
-        _service(resource, options, digest, workload["ports"]),
+        cluster_service(resource, options, digest, workload["ports"]),
         network_policy(resource, workload, options, digest),
     ]
 

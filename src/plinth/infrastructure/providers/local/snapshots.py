@@ -24,7 +24,8 @@ import os
 import shutil
 import subprocess
 import tarfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
@@ -41,6 +42,7 @@ __all__ = ["SNAPSHOT_TYPES", "Snapshots", "VmDisks"]
 
 SNAPSHOT_TYPES = {"volume": "volume", "vm": "vm-disk", "postgres": "postgres-backup"}
 _TIMEOUT_S = 600.0
+_HALT_ATTEMPTS = 3
 
 
 @runtime_checkable
@@ -120,13 +122,14 @@ class Snapshots:
             raise PermanentError(
                 f"vm {resource.name} has no data disks to snapshot (declare params.disks)"
             )
-        vms.halt(resource)
-        target = folder / "disks"
-        target.mkdir()
         for name, path in sorted(disks.items()):
             if not path.is_file():
                 raise PermanentError(f"disk {name} of vm {resource.name} is missing ({path})")
-            _qemu_img_copy(path, target / f"{name}.qcow2")
+        target = folder / "disks"
+        target.mkdir()
+        with self._halted(vms, resource, list(disks.values())):
+            for name, path in sorted(disks.items()):
+                _qemu_img_copy(path, target / f"{name}.qcow2")
 
     def _backup_postgres(self, resource: Resource, state: Mapping[str, Any], folder: Path) -> None:
         args, env = self._pg_client(resource, state, "pg_dump")
@@ -194,9 +197,29 @@ class Snapshots:
             for path in staged.values():
                 path.unlink(missing_ok=True)
             raise
-        vms.halt(resource)
-        for name, path in staged.items():
-            os.replace(path, disks[name])
+        try:
+            with self._halted(vms, resource, [disks[name] for name in staged]):
+                for name, path in staged.items():
+                    os.replace(path, disks[name])
+        finally:
+            for path in staged.values():
+                path.unlink(missing_ok=True)
+
+    @contextmanager
+    def _halted(self, vms: VmDisks, resource: Resource, disks: list[Path]) -> Iterator[None]:
+        """Hold the VM halted, under its lock (so the reconciler waits), for the block.
+
+        ``halt`` takes the resource's lock itself, so the VM is halted first and the lock
+        taken after; a VM started again in between still holds its disks' image locks
+        (``qemu-img info`` is refused), and it is halted again.
+        """
+        for _ in range(_HALT_ATTEMPTS):
+            vms.halt(resource)
+            with self.layout.locked(resource.id):
+                if not any(_in_use(path) for path in disks):
+                    yield
+                    return
+        raise TemporaryError(f"vm {resource.name} kept being started again: try again later")
 
     def drop_snapshot(self, location: str) -> None:
         """Remove a snapshot folder; succeed when it is already gone."""
@@ -270,6 +293,15 @@ def _qemu_img_copy(source: Path, target: Path) -> None:
     except BaseException:
         target.unlink(missing_ok=True)
         raise
+
+
+def _in_use(path: Path) -> bool:
+    """Return True when a running QEMU holds the image (its lock refuses ``qemu-img info``)."""
+    binary = shutil.which("qemu-img") or "qemu-img"
+    done = subprocess.run(
+        [binary, "info", str(path)], capture_output=True, text=True, timeout=60, check=False
+    )
+    return done.returncode != 0 and "lock" in done.stderr
 
 
 def _run(args: list[str], env: dict[str, str] | None) -> None:

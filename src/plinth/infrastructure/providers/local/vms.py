@@ -17,7 +17,6 @@ new machine on the same disks, a delete removes everything.
 
 from __future__ import annotations
 
-import hashlib
 import shutil
 import socket
 import time
@@ -29,20 +28,16 @@ import psutil
 
 from plinth.core.errors import PermanentError, TemporaryError
 from plinth.infrastructure.providers.base import Observation, Resource, Usage
-from plinth.infrastructure.providers.local import processes, qemu
-from plinth.infrastructure.providers.local.health import free_port, http_status
+from plinth.infrastructure.providers.local import processes, qemu, vm_files
+from plinth.infrastructure.providers.local.health import http_status
 from plinth.infrastructure.providers.local.layout import Layout, read_json, write_json_atomic
 from plinth.infrastructure.providers.local.specs import plain, spec_digest, validate_spec
 from plinth.infrastructure.providers.local.vm_specs import (
     applied_summary,
-    format_size,
     replace_reasons,
 )
 
 __all__ = ["VirtualMachines", "vm_outputs"]
-
-_ROOT_DISK = "_root.qcow2"
-_CONSOLE_TAIL = 15
 
 
 def vm_outputs(ports: Mapping[str, int], accelerator: str | None) -> dict[str, Any]:
@@ -85,16 +80,6 @@ def _healthy(spec: Mapping[str, Any], ports: Mapping[str, int]) -> bool:
     return _tcp_answers(port)
 
 
-def _port_free(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as QEMU binds it
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
 class VirtualMachines:
     """Applies, observes and destroys QEMU virtual machines."""
 
@@ -119,34 +104,32 @@ class VirtualMachines:
             found = self._find(resource)
             if found is not None and found.digest == digest:
                 self._wait_healthy(resource, spec, found, console_from=0)
+                _record_applied(vm_dir, spec, summary, digest)  # a crash may have come first
                 return self.observe(resource, state)
-            self._check_disks(vm_dir, summary["disks"])
+            vm_files.check_disks(self.layout.root, vm_dir, summary["disks"])
             qemu.stop_qemu(found)
             fresh_dir = not vm_dir.exists()
             created: list[Path] = []
             started: processes.Found | None = None
             try:
                 vm_dir.mkdir(parents=True, exist_ok=True)
-                disks = self._prepare_disks(vm_dir, summary["disks"], created)
-                root = self._prepare_root(vm_dir, spec, created)
-                user_data = self._user_data(vm_dir, spec)
+                disks = vm_files.prepare_disks(vm_dir, summary["disks"], created)
+                root = vm_files.prepare_root(vm_dir, spec, created)
+                user_data = vm_files.user_data_file(vm_dir, spec)
                 launch = qemu.Launch(
                     vm_dir=vm_dir,
                     spec=spec,
                     accelerator=accelerator,
-                    host_ports=self._ports(vm_dir, spec),
+                    host_ports=vm_files.host_ports(vm_dir, spec),
                     disks=disks,
                     root_disk=root,
                     user_data=user_data,
                     gpus=self._gpus(spec),
                 )
-                offset = _size(vm_dir / "console.log")
+                offset = vm_files.file_size(vm_dir / "console.log")
                 started = qemu.start_qemu(launch, markers=self._markers(resource), digest=digest)
                 self._wait_healthy(resource, spec, started, console_from=offset)
-                if user_data is not None:
-                    (vm_dir / "user-data.done").write_text(_text_digest(spec["user_data"]))
-                write_json_atomic(vm_dir / "applied.json", summary)
-                (vm_dir / "digest").write_text(digest)
+                _record_applied(vm_dir, spec, summary, digest)
             except BaseException:
                 qemu.stop_qemu(started, grace_s=2.0)
                 for path in created:
@@ -182,82 +165,6 @@ class VirtualMachines:
             )
         return devices[: int(gpu["count"])]
 
-    def _check_disks(self, vm_dir: Path, sizes: Mapping[str, int]) -> None:
-        """Refuse a shrinking disk, and disks that need more than the free space."""
-        growth = 0
-        for name, size in sizes.items():
-            path = vm_dir / f"{name}.qcow2"
-            current = qemu.disk_size(path) if path.exists() else 0
-            if size < current:
-                raise PermanentError(
-                    f"disk {name!r} cannot shrink from {format_size(current)} to "
-                    f"{format_size(size)}; declare at least {format_size(current)}"
-                )
-            growth += size - current
-        where = vm_dir if vm_dir.exists() else self.layout.root
-        where.mkdir(parents=True, exist_ok=True)
-        free = shutil.disk_usage(where).free
-        if growth > free:
-            raise PermanentError(
-                f"the vm's disks need {format_size(growth)} more but only {format_size(free)} "
-                f"is free on the filesystem of {where}"
-            )
-
-    def _prepare_disks(
-        self, vm_dir: Path, sizes: Mapping[str, int], created: list[Path]
-    ) -> list[Path]:
-        """Create missing data disks and grow the others (sizes checked before)."""
-        paths = {name: vm_dir / f"{name}.qcow2" for name in sizes}
-        for name, path in paths.items():
-            if path.exists():
-                qemu.grow_disk(path, sizes[name])
-            else:
-                created.append(path)
-                qemu.create_disk(path, sizes[name])
-        return list(paths.values())
-
-    def _prepare_root(
-        self, vm_dir: Path, spec: Mapping[str, Any], created: list[Path]
-    ) -> Path | None:
-        """Return the qcow2 overlay of a disk image (created on first boot), or None."""
-        image = spec["image"]
-        if "disk" not in image:
-            return None
-        root = vm_dir / _ROOT_DISK
-        if not root.exists():
-            created.append(root)
-            qemu.create_disk(root, 0, backing=Path(image["disk"]))
-        return root
-
-    def _user_data(self, vm_dir: Path, spec: Mapping[str, Any]) -> Path | None:
-        """Return the user_data file to hand over when it has not run on this machine yet."""
-        text = spec.get("user_data")
-        if not text:
-            return None
-        try:
-            done = (vm_dir / "user-data.done").read_text().strip()
-        except OSError:
-            done = ""
-        if done == _text_digest(text):
-            return None
-        path = vm_dir / "user-data"
-        path.write_text(text)
-        path.chmod(0o600)
-        return path
-
-    def _ports(self, vm_dir: Path, spec: Mapping[str, Any]) -> dict[str, int]:
-        """Return host ports for the guest ports: the recorded ones while free, else new ones."""
-        recorded = read_json(vm_dir / "ports.json")
-        known: dict[str, int] = recorded if isinstance(recorded, dict) else {}
-        ports: dict[str, int] = {}
-        for name in spec.get("ports") or {}:
-            port = known.get(name)
-            if not isinstance(port, int) or not _port_free(port):
-                port = free_port(exclude=frozenset(ports.values()))
-            ports[name] = port
-        write_json_atomic(vm_dir / "ports.json", ports)
-        return ports
-
     def _wait_healthy(
         self,
         resource: Resource,
@@ -273,7 +180,7 @@ class VirtualMachines:
         deadline = time.monotonic() + timeout
         while True:
             if not processes.is_alive(found.process):
-                why = "QEMU exited before the vm became healthy"
+                why = "QEMU exited before the vm became healthy (the guest reset or powered off)"
                 log = " | ".join(processes.tail_lines(vm_dir / "qemu.log", 3))
                 if "forwarding" in log:
                     raise TemporaryError(f"vm {resource.name}: a host port was taken: {log}")
@@ -286,21 +193,8 @@ class VirtualMachines:
             time.sleep(0.5)
         qemu.stop_qemu(found, grace_s=2.0)
         raise PermanentError(
-            f"vm {resource.name} {why}; console: {self._tail(vm_dir, console_from)}"
+            f"vm {resource.name} {why}; console: {vm_files.console_tail(vm_dir, console_from)}"
         )
-
-    def _tail(self, vm_dir: Path, offset: int) -> str:
-        try:
-            with (vm_dir / "console.log").open("rb") as handle:
-                handle.seek(offset)
-                text = handle.read().decode("utf-8", errors="replace")
-        except OSError:
-            text = ""
-        lines = [line.strip() for line in text.splitlines() if line.strip()]
-        if not lines:
-            qemu_log = processes.tail_lines(vm_dir / "qemu.log", 3)
-            return " | ".join(qemu_log) or "(nothing on the serial console)"
-        return " | ".join(lines[-_CONSOLE_TAIL:])
 
     def _markers(self, resource: Resource) -> dict[str, str]:
         return {
@@ -413,20 +307,19 @@ class VirtualMachines:
             self._stop_all(resource)
 
 
+def _record_applied(
+    vm_dir: Path, spec: Mapping[str, Any], summary: Mapping[str, Any], digest: str
+) -> None:
+    """Remember what runs: the plan's summary, the digest, and that user_data has run."""
+    if spec.get("user_data"):
+        (vm_dir / "user-data.done").write_text(vm_files.text_digest(spec["user_data"]))
+    write_json_atomic(vm_dir / "applied.json", summary)
+    (vm_dir / "digest").write_text(digest)
+
+
 def _accelerator_words(accelerator: str | None) -> str:
     if accelerator == "kvm":
         return "KVM (hardware virtualisation)"
     if accelerator == "tcg":
         return "TCG (software emulation, slower than KVM)"
     return "an unknown accelerator"
-
-
-def _text_digest(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()
-
-
-def _size(path: Path) -> int:
-    try:
-        return path.stat().st_size
-    except OSError:
-        return 0

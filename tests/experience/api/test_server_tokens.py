@@ -21,3 +21,11 @@ def test_new_tokens_of_an_upgraded_store_join_the_known_ones(tmp_path: Path) -> 
     assert config["current_user"] == "ada"
     assert set(config["users"]) == {"ada", "pat", "janitor"}
     assert (tmp_path / "tokens.json").stat().st_mode & 0o777 == 0o600
+
+
+def test_a_restart_on_another_port_points_the_cli_config_at_it(tmp_path: Path) -> None:
+    _announce(Settings(data_dir=tmp_path, port=8123), {"ada": "tok-ada"})
+    _announce(Settings(data_dir=tmp_path, port=9124), {})  # same store, no new tokens
+    config = yaml.safe_load((tmp_path / "cli.yaml").read_text())
+    assert config["url"] == "http://127.0.0.1:9124"
+    assert config["users"] == {"ada": {"token": "tok-ada"}}

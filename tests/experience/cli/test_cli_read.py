@@ -120,3 +120,10 @@ def test_describe_shows_the_secure_defaults_and_their_enforcement(
         "db │ tls │ false │ turned off (opt-out)",
     ):
         assert row in text, described.stdout
+
+
+def test_get_one_organisation_object_by_name(invoke: Invoke) -> None:
+    one = json.loads(invoke("get", "env", "env4", "-o", "json").stdout)
+    assert one == {"name": "env4", "tier": "dev"}
+    missing = invoke("get", "env", "nope")
+    assert missing.exit_code == 2 and "no environment named 'nope'" in missing.stderr

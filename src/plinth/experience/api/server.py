@@ -28,7 +28,7 @@ def write_tokens(data_dir: Path, tokens: dict[str, str]) -> Path:
 
 
 def _announce(settings: Settings, tokens: dict[str, str]) -> None:
-    from plinth.experience.cli.client import write_cli_config
+    from plinth.experience.cli.client import set_server_url, write_cli_config
 
     url = f"http://{settings.host}:{settings.port}"
     if tokens:
@@ -44,6 +44,8 @@ def _announce(settings: Settings, tokens: dict[str, str]) -> None:
         print("New API tokens (shown once, stored in", path, "):")
         for name, token in tokens.items():
             print(f"  {name:<6} {token}", flush=True)
+    else:
+        set_server_url(settings.data_dir / "cli.yaml", url)  # restarted on another port
     print(f"Plinth control plane on {url}  (API docs: {url}/docs)")
     print(f"Portal: {url}/portal  (a home per persona; sign in with a token above)")
     print(

@@ -43,6 +43,7 @@ __all__ = [
     "problem_to_error",
     "resolve_config",
     "set_current_user",
+    "set_server_url",
     "write_cli_config",
 ]
 
@@ -169,6 +170,14 @@ def write_cli_config(path: Path, *, url: str, users: dict[str, str], current_use
         "users": {name: {"token": token} for name, token in users.items()},
     }
     _write_private(path, yaml.safe_dump(data, sort_keys=False))
+
+
+def set_server_url(path: Path, url: str) -> None:
+    """Point an existing CLI config file at ``url`` (a restart on another port); keep its users."""
+    data = load_cli_config_file(path)
+    if data and data.get("url") != url:
+        data["url"] = url
+        _write_private(path, yaml.safe_dump(data, sort_keys=False))
 
 
 def set_current_user(path: Path, user: str) -> None:

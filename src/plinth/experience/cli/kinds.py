@@ -49,9 +49,9 @@ KINDS: tuple[KindInfo, ...] = (
         scoped=True,
         gettable=False,
     ),
-    KindInfo("environments", "/environments", "Environment", ("environment", "env", "envs")),
-    KindInfo("teams", "/teams", "Team", ("team",)),
-    KindInfo("projects", "/projects", "Project", ("project", "proj")),
+    KindInfo("environments", "/environments", "Environment", ("environment", "env", "envs"), gettable=False),
+    KindInfo("teams", "/teams", "Team", ("team",), gettable=False),
+    KindInfo("projects", "/projects", "Project", ("project", "proj"), gettable=False),
     KindInfo(
         "templates",
         "/templates",

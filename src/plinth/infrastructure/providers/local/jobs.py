@@ -104,7 +104,11 @@ class Jobs:
         with w.layout.locked(resource.id):
             record = self._run_record(resource)
             leaders = processes.leaders(processes.scan(w.data_dir, resource.id))
-            if any(f.digest != digest for f in leaders.values()):
+            # A run of an older spec stops; the run record says which spec the current run
+            # is of, so a marker read mid-exec (or lost) never stops a run of this spec.
+            if record.get("digest") != digest and any(
+                f.digest != digest for f in leaders.values()
+            ):
                 w.stop(resource)
                 leaders = {}
             if leaders:

@@ -66,6 +66,7 @@ def test_provider_meets_the_contract(provider: LocalProvider) -> None:
         "model-deployment",
         "mlflow",
         "secret",
+        "vm",
     }
 
 

@@ -227,3 +227,18 @@ def test_host_ports_stay_until_taken(tmp_path: Path) -> None:
         squatter.listen()
         moved = vm_files.host_ports(tmp_path, spec)
     assert moved["http"] != first["http"] and moved["ssh"] == first["ssh"]
+
+
+def test_disk_image_boots_on_an_overlay(vm_provider: LocalProvider, tmp_path: Path) -> None:
+    """A disk image is never written: the VM gets a qcow2 overlay, removed when boot fails."""
+    image = tmp_path / "blank.qcow2"
+    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(image), "16M"], check=True)
+    before = image.read_bytes()
+    spec = {"image": {"disk": str(image)}, "memory": "96Mi", "boot_timeout_seconds": 3}
+    spec |= {"ports": {"http": 80}, "health": {"port": "http", "http_path": "/"}}
+    vm = make_resource("vm-disk", "vm", spec, name="disk")
+    with pytest.raises(PermanentError, match="did not become healthy in 3 s"):
+        vm_provider.apply(vm, {})  # a blank disk has nothing to boot
+    assert image.read_bytes() == before
+    assert processes.scan(str(vm_provider.layout.root), vm.id) == []
+    assert not vm_provider.layout.vm_dir(vm.id).exists()

@@ -1,8 +1,11 @@
-"""The VM walkthrough of docs/vms.md, as a test: a service reaches a VM; a killed VM heals.
+"""The VM walkthrough of docs/vms.md, as tests: a service reaches a VM; a killed VM heals.
 
 A Score workload declares a ``vm`` resource booting the test guest of
 ``scripts/build-test-guest.sh``; the service gets the VM's URL through
-``${resources.legacy.url}`` and answers with what the guest serves.
+``${resources.legacy.url}`` and answers with what the guest serves. The second test takes
+the template path of the walkthrough: a platform engineer publishes
+``examples/vm-legacy/template.yaml``, a developer applies ``examples/vm-legacy/app.yaml`` in
+dev, and the rendered service reaches the rendered VM through the same placeholder.
 """
 
 from __future__ import annotations
@@ -146,3 +149,51 @@ def test_service_reaches_vm_and_vm_heals(tmp_path: Path) -> None:
         described = api.get("/api/v1/workloads/front/describe", params={"environment": "dev"})
         events = described.json()["events"]
         assert any(e["reason"] == "Repaired" and "vm not running" in e["message"] for e in events)
+
+
+def _cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    """Run the plinth CLI; fail the test with its output when it does not exit with 0."""
+    done = subprocess.run(
+        [PLINTH, *args], env=env, capture_output=True, text=True, timeout=300, cwd=REPO
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done
+
+
+def test_template_wires_service_to_vm(tmp_path: Path) -> None:
+    """Publish examples/vm-legacy's template, apply its Application in dev, reach the VM."""
+    cache = REPO / ".cache" / "guest"
+    script = REPO / "scripts" / "build-test-guest.sh"
+    subprocess.run([str(script), str(cache)], check=True, capture_output=True, timeout=600)
+    example = REPO / "examples" / "vm-legacy"
+    template = tmp_path / "legacy-template.yaml"
+    template.write_text(
+        (example / "template.yaml").read_text().replace("@GUEST_DIR@", str(cache.resolve()))
+    )
+    data_dir = tmp_path / "data"
+    with start_server(data_dir) as server, server.client("ada") as api:
+        _cli(server.cli_env("pat"), "apply", "-f", str(template), "--env", "dev", "--yes")
+        shown = _cli(server.cli_env("ada"), "templates", "show", "legacy-backed-service")
+        assert "vcpus" in shown.stdout
+        _cli(
+            server.cli_env("ada"), "apply", "-f", str(example / "app.yaml"), "--env", "dev", "--yes"
+        )
+        ready = wait_until(
+            lambda: workload_ready(api, "billing"), timeout=240, what="billing ready"
+        )
+        assert ready["template"] == "legacy-backed-service"
+        by_type = {r["type"]: r for r in ready["resources"]}
+        vm_url = by_type["vm"]["outputs"]["url"]
+        url = by_type["service"]["outputs"]["url"]
+        # The service got the VM's address through ${resources.legacy.url}: its answers
+        # are the guest's pages, and the first boot's user_data wrote the data disk.
+        assert "plinth test guest" in httpx.get(url + "/", timeout=20).text
+        assert httpx.get(vm_url + "/disks.txt", timeout=20).text == "vda: written by release 1\n"
+        disks = httpx.get(url + "/disks.txt", timeout=20).text
+        assert disks == "front says: vda: written by release 1\n"
+        described = api.get("/api/v1/workloads/billing/describe", params={"environment": "dev"})
+        annotations = described.json()["document"]["metadata"]["annotations"]
+        assert annotations["plinth.dev/owner"] == "ada"
+        assert annotations["plinth.dev/ttl"] == "7d"
+        assert len(_qemu_pids(data_dir)) == 1
+    assert _qemu_pids(data_dir) == []

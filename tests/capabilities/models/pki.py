@@ -14,6 +14,7 @@ import plinth.capabilities.audit.models as audit_models
 import plinth.capabilities.identity.models as identity_models
 import plinth.capabilities.models.models as model_tables
 from plinth.infrastructure.store.db import Base, Database
+from plinth.integration.events.models import OutboxEvent
 
 __all__ = ["TABLES", "KeyPair", "SigningCA", "make_ca", "make_key", "registry_store"]
 
@@ -22,6 +23,7 @@ TABLES = [
     for t in (
         audit_models.AuditRecord,
         audit_models.AuditHead,
+        OutboxEvent,  # every audit record stages its CloudEvent
         identity_models.TeamRow,
         model_tables.ModelRow,
         model_tables.ModelVersionRow,

@@ -175,8 +175,8 @@ class FakeApi:
             "version": version,
             "description": "A web service",
             "parameters_schema": schema,
-            "bounds": {"replicas": {"max": 5}},
-            "workloads": [{"name": "web"}],
+            "bounds": [{"path": "replicas", "segments": ["replicas"], "max": 5}],
+            "workloads": [{"metadata": {"name": "web"}}],
             "raw": {},
         }
 

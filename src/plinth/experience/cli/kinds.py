@@ -49,7 +49,13 @@ KINDS: tuple[KindInfo, ...] = (
         scoped=True,
         gettable=False,
     ),
-    KindInfo("environments", "/environments", "Environment", ("environment", "env", "envs"), gettable=False),
+    KindInfo(
+        "environments",
+        "/environments",
+        "Environment",
+        ("environment", "env", "envs"),
+        gettable=False,
+    ),
     KindInfo("teams", "/teams", "Team", ("team",), gettable=False),
     KindInfo("projects", "/projects", "Project", ("project", "proj"), gettable=False),
     KindInfo(

@@ -10,7 +10,6 @@ import typer
 from plinth.experience.cli.context import AllOption, LimitOption, OutputOption, guarded, state_of
 from plinth.experience.cli.kinds import resolve_kind
 from plinth.experience.cli.output import OutputFormat, print_data, print_object, print_table
-from plinth.experience.cli.plan_view import flatten
 from plinth.experience.cli.read import list_items, show_list
 
 __all__ = ["parameter_rows", "templates_app"]
@@ -84,7 +83,7 @@ def show_template(
         print_data(data, output)
         return
     workloads = data.get("workloads") or []
-    names = [w.get("name", "?") if isinstance(w, Mapping) else str(w) for w in workloads]
+    names = [_workload_name(w) for w in workloads]
     print_object(
         {
             "name": data.get("name"),
@@ -96,8 +95,32 @@ def show_template(
     columns = ("parameter", "type", "default", "required", "constraints", "description")
     rows = parameter_rows(data.get("parameters_schema") or {})
     print_table(rows, columns, title="Parameters", empty="No parameters.")
-    raw_bounds = data.get("bounds") or {}
-    bounds = (
-        [{"field": k, "bound": v} for k, v in flatten(raw_bounds).items()] if raw_bounds else []
-    )
-    print_table(bounds, ("field", "bound"), title="Bounds", empty="No override bounds.")
+    bounds = [_bound_row(b) for b in data.get("bounds") or [] if isinstance(b, Mapping)]
+    bound_columns = ("path", "workload", "bound", "description")
+    print_table(bounds, bound_columns, title="Bounds", empty="No override bounds.")
+
+
+def _workload_name(workload: Any) -> str:
+    """Return a template workload's (unrendered) name, from its Score metadata."""
+    if not isinstance(workload, Mapping):
+        return str(workload)
+    metadata = workload.get("metadata")
+    name = metadata.get("name") if isinstance(metadata, Mapping) else workload.get("name")
+    return str(name) if name is not None else "?"
+
+
+def _bound_row(bound: Mapping[str, Any]) -> dict[str, Any]:
+    """Return one override bound as a table row: path, workload, limits, description."""
+    if bound.get("any"):
+        limit = "any value"
+    elif bound.get("enum") is not None:
+        limit = "one of " + ", ".join(str(v) for v in bound["enum"])
+    else:
+        low, high = bound.get("min"), bound.get("max")
+        limit = f"{'' if low is None else low}..{'' if high is None else high}"
+    return {
+        "path": bound.get("path"),
+        "workload": bound.get("workload") or "all",
+        "bound": limit,
+        "description": bound.get("description"),
+    }

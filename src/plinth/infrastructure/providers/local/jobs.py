@@ -106,9 +106,7 @@ class Jobs:
             leaders = processes.leaders(processes.scan(w.data_dir, resource.id))
             # A run of an older spec stops; the run record says which spec the current run
             # is of, so a marker read mid-exec (or lost) never stops a run of this spec.
-            if record.get("digest") != digest and any(
-                f.digest != digest for f in leaders.values()
-            ):
+            if record.get("digest") != digest and any(f.digest != digest for f in leaders.values()):
                 w.stop(resource)
                 leaders = {}
             if leaders:

@@ -12,6 +12,9 @@ from plinth.capabilities.identity.schemas import Actor
 from plinth.core.clock import FrozenClock
 from plinth.core.config import Settings
 from plinth.core.ids import SequentialIds
+from plinth.infrastructure.providers.base import ProviderContext
+from plinth.infrastructure.providers.local.provider import LocalProvider, stop_local_runtime
+from plinth.infrastructure.providers.registry import ProviderRegistry
 from plinth.orchestration.platform import Platform
 from tests.fakes.provider import FakeProvider, registry_with_fake
 from tests.infrastructure.store import reuse
@@ -46,3 +49,19 @@ def world(settings: Settings, clock: FrozenClock, ids: SequentialIds) -> Iterato
         yield World(platform=platform, fake=fake, clock=clock, tokens=tokens)
     finally:
         platform.stop()
+
+
+@pytest.fixture
+def local(settings: Settings, clock: FrozenClock, ids: SequentialIds) -> Iterator[Platform]:
+    """A prepared platform whose only provider is the real local one; everything it starts
+    (processes, QEMU guests, its PostgreSQL cluster) ends with it."""
+    context = ProviderContext(data_dir=settings.data_dir.resolve(), secret_key=b"k" * 32)
+    registry = ProviderRegistry()
+    registry.register(LocalProvider(context))
+    platform = Platform(settings, clock=clock, ids=ids, registry=registry)
+    platform.prepare()
+    try:
+        yield platform
+    finally:
+        platform.stop()
+        stop_local_runtime(settings.data_dir, purge_postgres=True)

@@ -2,21 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
 import yaml
 
 from plinth.capabilities.compliance.findings import FindingFilter
 from plinth.capabilities.identity import service as identity
-from plinth.core.clock import FrozenClock
-from plinth.core.config import Settings
-from plinth.core.ids import SequentialIds
-from plinth.infrastructure.providers.base import ProviderContext
-from plinth.infrastructure.providers.local.provider import LocalProvider
-from plinth.infrastructure.providers.local.runtime import stop_local_runtime
-from plinth.infrastructure.providers.registry import ProviderRegistry
 from plinth.orchestration.plans import PlanRequest
 from plinth.orchestration.platform import Platform
 from tests.orchestration.specs import audit_actions, converge, resource
@@ -43,21 +34,6 @@ spec:
               "msg": "this secret's first value was exposed", "remediation": "rotate-secret"}
       }
 """
-
-
-@pytest.fixture
-def local(settings: Settings, clock: FrozenClock, ids: SequentialIds) -> Iterator[Platform]:
-    """A platform whose only provider is the real local one; every process ends with it."""
-    context = ProviderContext(data_dir=settings.data_dir.resolve(), secret_key=b"k" * 32)
-    registry = ProviderRegistry()
-    registry.register(LocalProvider(context))
-    platform = Platform(settings, clock=clock, ids=ids, registry=registry)
-    platform.prepare()
-    try:
-        yield platform
-    finally:
-        platform.stop()
-        stop_local_runtime(settings.data_dir)
 
 
 def _apply(platform: Platform, user: str, docs: str) -> None:

@@ -4,21 +4,12 @@ from __future__ import annotations
 
 import json
 import urllib.request
-from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
-import pytest
-
 from plinth.capabilities.identity import service as identity
 from plinth.core.clock import FrozenClock
-from plinth.core.config import Settings
-from plinth.core.ids import SequentialIds
-from plinth.infrastructure.providers.base import ProviderContext
 from plinth.infrastructure.providers.local import processes
-from plinth.infrastructure.providers.local.provider import LocalProvider
-from plinth.infrastructure.providers.local.runtime import stop_local_runtime
-from plinth.infrastructure.providers.registry import ProviderRegistry
 from plinth.orchestration.janitor import Janitor, seed_janitor
 from plinth.orchestration.plans import PlanRequest
 from plinth.orchestration.platform import Platform
@@ -26,21 +17,6 @@ from tests.capabilities.finops.janitor_world import meter, price_local
 from tests.orchestration.specs import converge, resource, workload
 
 OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-
-
-@pytest.fixture
-def local(settings: Settings, clock: FrozenClock, ids: SequentialIds) -> Iterator[Platform]:
-    """A platform whose only provider is the real local one; every process ends with it."""
-    context = ProviderContext(data_dir=settings.data_dir.resolve(), secret_key=b"k" * 32)
-    registry = ProviderRegistry()
-    registry.register(LocalProvider(context))
-    platform = Platform(settings, clock=clock, ids=ids, registry=registry)
-    platform.prepare()
-    try:
-        yield platform
-    finally:
-        platform.stop()
-        stop_local_runtime(settings.data_dir)
 
 
 def live(platform: Platform, rid: str) -> list[processes.Found]:

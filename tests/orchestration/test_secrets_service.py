@@ -8,7 +8,6 @@ clock, or on request) restarts the workload with the new value.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -18,14 +17,8 @@ from sqlalchemy import select
 from plinth.capabilities.audit.models import AuditRecord
 from plinth.capabilities.identity import service as identity
 from plinth.core.clock import FrozenClock
-from plinth.core.config import Settings
 from plinth.core.errors import Forbidden, NotFound
-from plinth.core.ids import SequentialIds
-from plinth.infrastructure.providers.base import ProviderContext
 from plinth.infrastructure.providers.local import processes
-from plinth.infrastructure.providers.local.provider import LocalProvider
-from plinth.infrastructure.providers.local.runtime import stop_local_runtime
-from plinth.infrastructure.providers.registry import ProviderRegistry
 from plinth.orchestration.plans import PlanRequest
 from plinth.orchestration.platform import Platform
 from plinth.orchestration.secrets_service import REDACTED
@@ -33,21 +26,6 @@ from tests.infrastructure.providers.local.local_provider_helpers import wait_for
 from tests.orchestration.specs import converge, resource
 
 SCRIPT = 'echo "token=$API_TOKEN"; exec sleep 60'
-
-
-@pytest.fixture
-def local(settings: Settings, clock: FrozenClock, ids: SequentialIds) -> Iterator[Platform]:
-    """A platform whose only provider is the real local one; every process ends with it."""
-    context = ProviderContext(data_dir=settings.data_dir.resolve(), secret_key=b"k" * 32)
-    registry = ProviderRegistry()
-    registry.register(LocalProvider(context))
-    platform = Platform(settings, clock=clock, ids=ids, registry=registry)
-    platform.prepare()
-    try:
-        yield platform
-    finally:
-        platform.stop()
-        stop_local_runtime(settings.data_dir)
 
 
 def _workload() -> str:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -13,15 +12,8 @@ import yaml
 
 from plinth.capabilities.identity import service as identity
 from plinth.capabilities.identity.schemas import Actor
-from plinth.core.clock import FrozenClock
-from plinth.core.config import Settings
 from plinth.core.errors import Conflict, Forbidden, InvalidInput, NotFound
-from plinth.core.ids import SequentialIds
-from plinth.infrastructure.providers.base import ProviderContext
 from plinth.infrastructure.providers.local.postgres_cluster import find_bin_dir
-from plinth.infrastructure.providers.local.provider import LocalProvider
-from plinth.infrastructure.providers.local.runtime import stop_local_runtime
-from plinth.infrastructure.providers.registry import ProviderRegistry
 from plinth.orchestration.plans import PlanRequest
 from plinth.orchestration.platform import Platform
 from tests.orchestration.specs import PROD_READY, audit_actions, converge, resource
@@ -29,21 +21,6 @@ from tests.orchestration.specs import PROD_READY, audit_actions, converge, resou
 needs_binaries = pytest.mark.skipif(
     find_bin_dir(None) is None, reason="PostgreSQL server binaries are not installed"
 )
-
-
-@pytest.fixture
-def local(settings: Settings, clock: FrozenClock, ids: SequentialIds) -> Iterator[Platform]:
-    """A platform whose only provider is the real local one; every process ends with it."""
-    context = ProviderContext(data_dir=settings.data_dir.resolve(), secret_key=b"k" * 32)
-    registry = ProviderRegistry()
-    registry.register(LocalProvider(context))
-    platform = Platform(settings, clock=clock, ids=ids, registry=registry)
-    platform.prepare()
-    try:
-        yield platform
-    finally:
-        platform.stop()
-        stop_local_runtime(settings.data_dir, purge_postgres=True)
 
 
 def actor(platform: Platform, name: str) -> Actor:

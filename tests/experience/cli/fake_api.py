@@ -41,6 +41,7 @@ class FakeApi:
 
     outcomes: dict[str, str] = field(default_factory=lambda: {"prod": "needs_approval"})
     ready_after: int = 1
+    fail_with: str | None = None  # the provider's reason, when the workload should fail
     workloads: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     plans: dict[str, dict[str, Any]] = field(default_factory=dict)
     audit: list[dict[str, Any]] = field(default_factory=list)
@@ -206,6 +207,9 @@ class FakeApi:
         w["phase"] = phase
         w["resources"][0]["phase"] = phase
         w["healthy"] = phase == "running"
+        if self.fail_with:
+            w["phase"] = w["resources"][0]["phase"] = "failed"
+            w["resources"][0]["message"] = self.fail_with
         data = dict(w)
         if rest == ["describe"]:
             data["events"] = [{"at": "t1", "reason": "Started", "message": "ok", "resource": name}]

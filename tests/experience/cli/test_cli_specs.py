@@ -81,6 +81,15 @@ def test_apply_yes_applies_and_waits(invoke: Invoke, fake: FakeApi) -> None:
     assert again.exit_code == 0 and "No changes" in again.stdout
 
 
+def test_apply_wait_names_the_failed_resource_and_its_reason(
+    invoke: Invoke, fake: FakeApi
+) -> None:
+    fake.fail_with = "exit code 126: permission denied"
+    result = invoke("apply", "-f", "-", "--env", "dev", "-y", "--wait", input=WEB)
+    assert result.exit_code == 1
+    assert "exit code 126: permission denied" in result.stderr
+
+
 def test_apply_wait_times_out(invoke: Invoke, fake: FakeApi) -> None:
     fake.ready_after = 10**6
     result = invoke("apply", "-f", "-", "--env", "dev", "-y", "--wait", "--timeout", "0", input=WEB)

@@ -182,7 +182,8 @@ def finish_apply(state: CliState, digest: str, output: OutputFormat) -> Mapping[
 def _readiness(data: Mapping[str, Any]) -> tuple[bool, str | None, str]:
     """Return ``(ready, failure, summary)`` for a workload or application."""
     parts = [data, *(data.get("resources") or [])]
-    for part in parts:
+    # A failed resource carries the provider's reason; the workload only says "failed".
+    for part in [*parts[1:], data]:
         if str(part.get("phase", "")).lower() in FAILED_PHASES:
             why = part.get("message") or part.get("phase")
             return False, f"{part.get('name', '?')}: {why}", "failed"

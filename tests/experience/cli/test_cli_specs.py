@@ -81,9 +81,7 @@ def test_apply_yes_applies_and_waits(invoke: Invoke, fake: FakeApi) -> None:
     assert again.exit_code == 0 and "No changes" in again.stdout
 
 
-def test_apply_wait_names_the_failed_resource_and_its_reason(
-    invoke: Invoke, fake: FakeApi
-) -> None:
+def test_apply_wait_names_the_failed_resource_and_its_reason(invoke: Invoke, fake: FakeApi) -> None:
     fake.fail_with = "exit code 126: permission denied"
     result = invoke("apply", "-f", "-", "--env", "dev", "-y", "--wait", input=WEB)
     assert result.exit_code == 1

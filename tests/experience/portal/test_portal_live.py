@@ -67,6 +67,25 @@ def test_a_platform_engineer_approves_from_the_portal(
     assert digest[:12] in security  # the agent's request, on the security view
 
 
+def test_the_platform_home_shows_the_replica_and_the_event_backlog(
+    client: TestClient, platform: Platform
+) -> None:
+    login(client, "pat")
+    home = client.get("/portal/platform").text
+    replica = platform.leadership.state()
+    assert "Control plane" in home and replica.replica_id in home
+    expected = "runs here (leader since" if replica.is_leader else "runs on another replica"
+    assert expected in home  # this test's platform is not started: it does not lead
+    waiting, failed = platform.events.backlog()
+    assert f"<dt>Events waiting</dt><dd>{waiting}</dd>" in home
+    assert f"<dt>Failed deliveries</dt><dd>{failed}" in home
+    platform.leadership.start()  # on SQLite the one replica leads at once
+    try:
+        assert "runs here (leader since" in client.get("/portal/platform").text
+    finally:
+        platform.leadership.stop()
+
+
 def test_a_viewer_may_not_approve(client: TestClient, platform: Platform) -> None:
     digest = _agent_request(platform)
     login(client, "lee")

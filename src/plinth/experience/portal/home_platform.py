@@ -57,6 +57,16 @@ def _providers(platform: Platform, resources: list[dict[str, Any]]) -> list[dict
     return rows
 
 
+def _control_plane(platform: Platform) -> dict[str, Any]:
+    """This replica and its leadership, and the events waiting for delivery."""
+    waiting, failed = platform.events.backlog()
+    return {
+        **platform.leadership.state().as_dict(),
+        "events_waiting": waiting,
+        "deliveries_failed": failed,
+    }
+
+
 def denied_decisions(platform: Platform, *, count: int = 10) -> list[dict[str, Any]]:
     """Return the newest plans a gate denied, from the audit chain's decisions."""
     decisions = platform.recent_audit(count=500, actions=["plan.decision"])
@@ -93,6 +103,7 @@ def platform_context(
     return {
         "adoption": _adoption(platform),
         "providers": _providers(platform, resources),
+        "control": _control_plane(platform),
         "queue": queue,
         "failed": [r for r in resources if r["phase"] == "failed"],
         "denied": (

@@ -18,6 +18,7 @@ from plinth.capabilities.audit import service as audit
 from plinth.capabilities.authz import Authorizer, authorizer_for
 from plinth.capabilities.catalog.kinds import json_schema, kinds
 from plinth.capabilities.finops import committed
+from plinth.capabilities.finops.attribution import project_teams
 from plinth.capabilities.finops.pricebook import current_pricebook
 from plinth.capabilities.identity import service as identity
 from plinth.capabilities.identity.schemas import Actor
@@ -107,6 +108,7 @@ class Platform:
             secret_key=self.secret_key,
             settings={
                 **settings.provider_settings,
+                "project_team": self._team_of_project,  # for cost-attribution labels
                 "postgres_url": settings.postgres_url,
                 "postgres_bin_dir": str(settings.postgres_bin_dir)
                 if settings.postgres_bin_dir
@@ -269,6 +271,11 @@ class Platform:
     def _enqueue_all(self, resource_ids: list[str]) -> None:
         for resource_id in resource_ids:
             self.queue.enqueue(resource_id)
+
+    def _team_of_project(self, project: str) -> str | None:
+        """Return the team that owns ``project`` (providers label resources with it)."""
+        with self.db.read() as session:
+            return project_teams(session, [project]).get(project)
 
     def _all_resource_ids(self) -> list[str]:
         with self.db.read() as session:

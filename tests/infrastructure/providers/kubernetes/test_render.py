@@ -10,7 +10,7 @@ import pytest
 from plinth.core.errors import PermanentError
 from plinth.infrastructure.providers.kubernetes import RenderOptions, render
 from plinth.infrastructure.providers.kubernetes.names import RESOURCE_LABEL, resource_label_value
-from plinth.infrastructure.providers.kubernetes.provider import KubernetesProvider
+from plinth.infrastructure.providers.kubernetes.provider import KubernetesProvider, render_options
 from plinth.infrastructure.providers.kubernetes.specs import SCHEMAS
 
 from .catalogue import OPTIONS, SECURE, VARIANTS, resource
@@ -232,3 +232,17 @@ def test_a_vm_takes_the_contracts_sizes_and_schema_with_a_container_image() -> N
         render(resource("vm", {**spec, "memory": "1.5Gi"}), RenderOptions())
     with pytest.raises(PermanentError, match="invalid vm spec"):
         render(resource("vm", {**spec, "console": True}), RenderOptions())
+
+
+def test_the_team_label_comes_from_the_platforms_lookup_unless_a_setting_names_it() -> None:
+    asked: list[str] = []
+
+    def owner(project: str) -> str | None:
+        asked.append(project)
+        return "payments" if project == "checkout" else None
+
+    assert render_options({"project_team": owner}, project="checkout").team == "payments"
+    assert render_options({"project_team": owner}, project="other").team is None
+    named = {"project_team": owner, "kubernetes_project_teams": {"checkout": "growth"}}
+    assert render_options(named, project="checkout").team == "growth"
+    assert asked == ["checkout", "other"]

@@ -14,7 +14,7 @@ Settings (``ProviderContext.settings``, all optional; see ``docs/kubernetes.md``
 | ``kubernetes_propagation_policy`` | how deletes propagate | ``Background`` |
 | ``kubernetes_request_timeout_s`` | per request | ``10`` |
 | ``kubernetes_ignored_managers`` | managers whose changes are not drift | controllers |
-| ``kubernetes_project_teams`` | ``{project: team}`` for the team label | none |
+| ``kubernetes_project_teams`` | ``{project: team}`` (else the platform's own teams) | none |
 | ``kubernetes_local_queue`` | Kueue LocalQueue of accelerator work | ``default`` |
 | ``kubernetes_ingress_class`` | class of route Ingresses | none |
 | ``kubernetes_ingress_namespace`` | where the ingress controller runs | ``ingress-nginx`` |
@@ -95,10 +95,14 @@ def render_options(
 ) -> RenderOptions:
     """Return the render options that provider settings ``s`` give (the team of ``project``)."""
     teams = _setting(s, "project_teams", {})
+    team = teams.get(project) if isinstance(teams, Mapping) and project else None
+    lookup = s.get("project_team")  # the platform's own answer: who owns a project
+    if team is None and project and callable(lookup):
+        team = lookup(project)
     return RenderOptions(
         namespace_prefix=str(_setting(s, "namespace_prefix", "plinth-")),
         namespace=_setting(s, "namespace"),
-        team=teams.get(project) if isinstance(teams, Mapping) and project else None,
+        team=team,
         local_queue=str(_setting(s, "local_queue", "default")),
         ingress_class=_setting(s, "ingress_class"),
         ingress_namespace=str(_setting(s, "ingress_namespace", "ingress-nginx")),

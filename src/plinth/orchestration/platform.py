@@ -158,7 +158,7 @@ class Platform:
         self.desk = ApprovalDesk(
             self.db,
             applier=self.applier,
-            enqueue=self.queue.enqueue,
+            enqueue=self._enqueue,  # here, and the leader when this replica follows
             ids=self.ids,
             clock=self.clock,
         )
@@ -181,7 +181,7 @@ class Platform:
             registry=self.registry,
             box=self.box,
             clock=self.clock,
-            enqueue=self.queue.enqueue,
+            enqueue=self._enqueue,  # here, and the leader when this replica follows
         )
         self.compliance = build_compliance(self)  # policies on live state: findings, report
         self.snapshots = SnapshotService(  # volume, VM disk and database snapshots
@@ -190,7 +190,7 @@ class Platform:
             authorizer=self.authorizer,
             ids=self.ids,
             clock=self.clock,
-            enqueue=self.queue.enqueue,
+            enqueue=self._enqueue,  # here, and the leader when this replica follows
         )
         self.events = Events(self.db, box=self.box, clock=self.clock, ids=self.ids)  # webhooks
         self.dispatcher = Dispatcher(  # outbox → webhooks and the broker (leader only)
@@ -267,6 +267,11 @@ class Platform:
     def _stop_background(self) -> None:
         for service in reversed(self.background):
             service.stop()
+
+    def _enqueue(self, resource_id: str) -> None:
+        """Queue a reconcile; on a follower also wake the leader (its sweep is the fallback)."""
+        self.queue.enqueue(resource_id)
+        self.leadership.wake([resource_id])
 
     def _enqueue_all(self, resource_ids: list[str]) -> None:
         for resource_id in resource_ids:
